@@ -1,0 +1,48 @@
+"""Protocol strings of the three papers, verbatim (SPEC 3, 4, 6).
+
+These are facts of the protocol, not wording we may improve: a changed character changes what the released
+models see. Every stage imports them from here so that training prompts and evaluation prompts cannot drift.
+Snapshot tests (tests/common/test_prompts.py) pin each one.
+"""
+
+# Qwen2-VL's default system prompt; the upstream SFT template always prepends it (SPEC 3) and the chat template
+# inserts it when a conversation has no system turn.
+DEFAULT_SYSTEM = "You are a helpful assistant."
+
+# SAMChat GRPO (SPEC 4): system text and the suffix appended to each question.
+SAMCHAT_GRPO_SYSTEM = "You are an expert to analyze the image and provide useful information for users."
+SAMCHAT_GRPO_SUFFIX = (
+    " Output the thinking process in <reasoning> </reasoning> and final answer (summary of thinking) in "
+    "<answer> </answer> tags."
+)
+
+# SAMData evaluation prompt (SPEC 6.1), also the human turn of the SAMChat SFT captions.
+SAMDATA_PROMPT = "Explain this image in detail within one paragraph, using 4-6 sentences."
+
+# SAMChat keyword test (SPEC 5, 6.1): a caption is "positive" when it names any of these.
+SAMCHAT_KEYWORDS = ("military", "missile", "silo")
+
+# R1 meta-instruction with <reasoning> tags: TinyRS GRPO system prompt and ScoreRS reasoning mode (SPEC 4, 6.2).
+REASONING_SYSTEM = (
+    "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. The "
+    "assistant first thinks about the reasoning process in the mind and then provides the user with the answer. "
+    "The reasoning process and answer are enclosed within <reasoning> </reasoning> and <answer> </answer> tags, "
+    "respectively, i.e., <reasoning> reasoning process here </reasoning><answer> answer here </answer>"
+)
+
+# VLM-R1 / GeoVLM-R1 style uses <think> tags (SPEC 4); tag names are configuration everywhere else.
+THINK_SYSTEM = REASONING_SYSTEM.replace("reasoning>", "think>")
+
+# ScoreRS prompt styles (SPEC 6.2). Task-type prefixes of the TinyRS style:
+TINYRS_CLS_PREFIX = "{CLS} "
+TINYRS_VQA_PREFIX = "{VQA} "
+TINYRS_VG_PREFIX = "{VG} "
+QWEN2VL_INSTRUCT_GROUNDING = (
+    "Make your chain of thought reasoning and then output the bounding box of the following object in the image. "
+    "<|object_ref_start|>{query}<|object_ref_end|>"
+)
+QWEN2VL_GROUNDING = "Output the bounding box of the following object in the image. <|object_ref_start|>{query}<|object_ref_end|>"
+
+# TinyRS judge (SPEC 5): model and sampling of the upstream grader.
+JUDGE_MODEL = "gpt-4.1-mini-2025-04-14"
+JUDGE_TEMPERATURE = 0.2

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# System packages the test suite needs beyond Python: Java (pycocoevalcap's METEOR runs a JVM) and Debian's
+# Chromium + ChromeDriver (the web demo's browser test; Playwright drives the system browser, it never downloads
+# one). Idempotent; a no-op when everything is present. Needs root (as in CI) or sudo.
+set -euo pipefail
+
+need=()
+command -v java >/dev/null 2>&1 || need+=(default-jre-headless)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+[ ${#need[@]} -eq 0 ] && exit 0
+
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "installing system packages: ${need[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

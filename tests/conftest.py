@@ -1,0 +1,46 @@
+"""Session-wide fixtures: the tiny offline Qwen2-VL and the synthetic datasets are built once per pytest session.
+
+Building them costs a few seconds; every stage's tests share the same copies (read-only by convention: a test that
+needs to modify data copies it into its own tmp_path first).
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+
+# No test may reach the Hub: the project proves itself offline (DEVELOPERS.md). Set before transformers is imported.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    from common.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny_model"), seed=0)
+
+
+@pytest.fixture(scope="session")
+def synthetic_dir(tmp_path_factory) -> Path:
+    from common.synthetic import generate
+
+    return generate(tmp_path_factory.mktemp("synthetic"), seed=0, size="small")
+
+
+@pytest.fixture(scope="session")
+def torch_extensions_dir() -> Path:
+    """A persistent cache for DeepSpeed's JIT-compiled CPU ops (first build ~40-90 s), shared by slow tests."""
+    path = REPO_ROOT / "outputs" / ".torch_extensions"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
