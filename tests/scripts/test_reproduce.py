@@ -1,0 +1,106 @@
+"""The per-paper pipeline scripts: dry runs print runnable commands whose recipes exist; done stages are skipped."""
+
+import importlib.util
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+spec = importlib.util.spec_from_file_location("reproduce", REPO_ROOT / "scripts" / "reproduce.py")
+reproduce = importlib.util.module_from_spec(spec)
+sys.modules["reproduce"] = reproduce  # dataclasses resolve their module through sys.modules
+spec.loader.exec_module(reproduce)
+
+EXPECTED_STAGES = {
+    "samchat": ["samchat_base", "samchat_distill", "samchat_zero", "samchat_r1", "eval_samchat_base",
+                "eval_samchat_distill", "eval_samchat_zero", "eval_samchat_r1"],
+    "tinyrs": ["tinyrs_pretrain", "tinyrs_instruct", "tinyrs_cot", "tinyrs_r1", "eval_tinyrs_instruct",
+               "eval_tinyrs_cot", "eval_tinyrs_r1"],
+    "geovlm": ["geovlm_sft", "geovlm_r1", "eval_geovlm_r1"],
+}  # fmt: skip
+
+
+def dry_run(capsys, *args):
+    assert reproduce.main([*args, "--data-root", "/data", "--output-root", "/runs", "--dry-run"]) == 0
+    return [line for line in capsys.readouterr().out.splitlines() if not line.startswith("#")]
+
+
+@pytest.mark.parametrize("pipeline", sorted(EXPECTED_STAGES))
+def test_stage_order_is_the_papers(pipeline):
+    assert [s.name for s in reproduce.PIPELINES[pipeline]] == EXPECTED_STAGES[pipeline]
+
+
+@pytest.mark.parametrize("pipeline", sorted(EXPECTED_STAGES))
+def test_dry_run_commands_name_existing_recipes_and_launchers(capsys, pipeline):
+    lines = dry_run(capsys, pipeline)
+    assert len(lines) == len(EXPECTED_STAGES[pipeline])
+    for line in lines:
+        argv = shlex.split(line)
+        assert argv[0] == "sbatch"
+        launcher = next(a for a in argv if a.startswith("scripts/slurm/"))
+        assert (REPO_ROOT / launcher).is_file(), launcher
+        if "--config" in argv:
+            assert (REPO_ROOT / argv[argv.index("--config") + 1]).is_file(), line
+
+
+def test_tinyrs_chain_wires_each_checkpoint_into_the_next_stage(capsys):
+    lines = [shlex.split(x) for x in dry_run(capsys, "tinyrs")]
+    by_job = {next(a for a in argv if a.startswith("--job-name=")).split("=")[1]: argv for argv in lines}
+    instruct = by_job["rs-r1-tinyrs_instruct"]
+    assert "--dependency=afterok:<tinyrs_pretrain>" in instruct
+    assert instruct[instruct.index("--model_name_or_path") + 1] == "/runs/tinyrs_pretrain"
+    r1 = by_job["rs-r1-tinyrs_r1"]
+    assert r1[r1.index("--model_name_or_path") + 1] == "/runs/tinyrs_cot"
+    assert r1[r1.index("--dataset_name") + 1] == "/data/VHM_dataset_grpo"
+    # The base model of the first stage is the paper's.
+    pre = by_job["rs-r1-tinyrs_pretrain"]
+    assert pre[pre.index("--model_name_or_path") + 1] == "Qwen/Qwen2-VL-2B-Instruct"
+
+
+def test_samchat_r1_starts_from_distill_and_zero_from_the_base_model(capsys):
+    lines = [shlex.split(x) for x in dry_run(capsys, "samchat")]
+    by_job = {next(a for a in argv if a.startswith("--job-name=")).split("=")[1]: argv for argv in lines}
+    r1, zero = by_job["rs-r1-samchat_r1"], by_job["rs-r1-samchat_zero"]
+    assert r1[r1.index("--model_name_or_path") + 1] == "/runs/samchat_distill"
+    assert zero[zero.index("--model_name_or_path") + 1] == "Qwen/Qwen2-VL-2B-Instruct"
+    assert not any(a.startswith("--dependency") for a in zero)
+    assert r1[r1.index("--dataset_name") + 1] == "/data/SAMData-300-Train/grpo"
+
+
+def test_local_mode_uses_torchrun_for_training_and_one_process_for_eval(capsys):
+    lines = dry_run(capsys, "samchat", "--local", "--gpus", "4", "--only", "samchat_base,eval_samchat_base")
+    assert shlex.split(lines[0])[:3] == ["torchrun", "--nproc_per_node=4", "-m"]
+    assert shlex.split(lines[1])[1:3] == ["-m", "eval.run"]
+
+
+def test_extra_stage_arguments_are_appended(capsys):
+    lines = dry_run(capsys, "tinyrs", "--only", "tinyrs_r1", "--grpo-args", "--judge_policy skip --max_steps 10")
+    assert shlex.split(lines[0])[-4:] == ["--judge_policy", "skip", "--max_steps", "10"]
+
+
+def test_complete_stages_are_skipped(tmp_path, capsys):
+    done = tmp_path / "runs" / "samchat_base"
+    done.mkdir(parents=True)
+    (done / "config.json").write_text("{}")
+    (done / "model.safetensors").write_bytes(b"")
+    args = ["samchat", "--data-root", "/data", "--output-root", str(tmp_path / "runs"), "--local"]
+    assert reproduce.main([*args, "--only", "samchat_base"]) == 0
+    assert "samchat_base: complete, skipped" in capsys.readouterr().out
+
+
+def test_unknown_stage_is_a_clear_error():
+    with pytest.raises(SystemExit, match="unknown stage"):
+        reproduce.main(["geovlm", "--data-root", "/d", "--output-root", "/o", "--only", "nope", "--dry-run"])
+
+
+@pytest.mark.parametrize("pipeline", sorted(EXPECTED_STAGES))
+def test_shell_wrappers_forward_to_the_planner(pipeline):
+    out = subprocess.run(
+        ["bash", str(REPO_ROOT / "scripts" / f"reproduce_{pipeline}.sh"), "--data-root", "/d", "--output-root", "/o",
+         "--dry-run"],
+        capture_output=True, text=True, check=True, env={"PATH": f"{REPO_ROOT / '.venv' / 'bin'}:/usr/bin:/bin"},
+    )  # fmt: skip
+    assert sum(line.startswith("sbatch ") for line in out.stdout.splitlines()) == len(EXPECTED_STAGES[pipeline])
