@@ -41,7 +41,7 @@ for f in list_pretrain_corrected list_sft_oversampled list_sft_reasoning_oversam
 done
 $PY -m common.data validate --format tinyrs_grpo "$D/vhm_grpo"
 for f in "$D"/scorers/*.json; do $PY -m common.data validate --format scorers "$f"; done
-for f in "$D"/geovlm/*.jsonl; do $PY -m common.data validate --format jsonl "$f" --image-folder "$D/geovlm"; done
+for f in "$D"/geovlm/*.jsonl; do $PY -m common.data validate --format jsonl "$f" --image-folder "$D/geovlm/images"; done
 
 step "CoT SFT on synthetic SAMData (configs/sft/demo.yaml) -> $OUT/sft"
 # shellcheck disable=SC2086  # the *_ARGS knobs are word lists on purpose
