@@ -1,0 +1,167 @@
+"""Per-sample metrics shared by the evaluation scorers and the GRPO rewards (SPEC 5, 6.3); every value is in [0, 1].
+
+Pure functions over already-extracted answers (see `common.parsing`). The text metrics use the reference packages
+(rouge-score for ROUGE, pycocoevalcap's METEOR 1.5 jar), imported on first use so that importing this module stays
+cheap for callers that only need the box or label metrics.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from common.parsing import Box, box_iou, first_number, normalise_label, split_labels
+
+if TYPE_CHECKING:
+    from pycocoevalcap.meteor.meteor import Meteor
+    from rouge_score.rouge_scorer import RougeScorer
+
+
+def exact_match(pred: str, gt: str) -> float:
+    """1.0 when both labels are equal after `normalise_label`, else 0.0.
+
+    >>> exact_match(" Dense Residential. ", "dense residential")
+    1.0
+    """
+    return float(normalise_label(pred) == normalise_label(gt))
+
+
+def _label_set(labels: str | Iterable[str]) -> set[str]:
+    if isinstance(labels, str):
+        return set(split_labels(labels))
+    return {label for label in (normalise_label(item) for item in labels) if label}
+
+
+def multilabel_f1(pred: str | Iterable[str], gt: str | Iterable[str]) -> float:
+    """F1 between the predicted and true label sets (multi-label classification, e.g. BigEarthNet).
+
+    Labels are compared after `normalise_label`; duplicates and empty labels are dropped; a string is split with
+    `split_labels` first ("forest, river"). F1 = 2|P & G| / (|P| + |G|). When both sets are empty the prediction
+    is exactly right, so the score is 1.0; when only one is empty it is 0.0.
+
+    >>> multilabel_f1(["Forest", "river"], {"forest", "pasture"})
+    0.5
+    >>> multilabel_f1([], [])
+    1.0
+    """
+    p, g = _label_set(pred), _label_set(gt)
+    if not p and not g:
+        return 1.0
+    return 2 * len(p & g) / (len(p) + len(g))
+
+
+def count_match(pred_text: str, gt: int | str) -> float:
+    """1.0 when the first number in `pred_text` equals the true count (an int, or the first number of a string).
+
+    >>> count_match("I count 3 planes.", 3)
+    1.0
+    >>> count_match("three", "3")
+    0.0
+    """
+    predicted = first_number(pred_text)
+    expected = first_number(gt) if isinstance(gt, str) else float(gt)
+    return float(predicted is not None and expected is not None and predicted == expected)
+
+
+def average_precision(pred: Sequence[Box], gt: Sequence[Box], iou_threshold: float = 0.5) -> float:
+    """Average precision of one image's predicted boxes against its true boxes (detection mAP, SPEC 5 and 6.3).
+
+    VLM outputs carry no confidence, so the predictions are ranked in the order given. Matching is greedy in that
+    order: each prediction takes the still unmatched true box with the highest IoU, and is a true positive when that
+    IoU is >= `iou_threshold` (each true box is matched at most once; duplicates are false positives). AP is the
+    VOC 2010+ all-point interpolated area under the precision-recall curve. With no true boxes the image is perfect
+    (1.0) when there are no predictions either and 0.0 otherwise; with no predictions and some true boxes, 0.0.
+
+    >>> average_precision([(0, 0, 10, 10), (50, 50, 60, 60)], [(0, 0, 10, 10)])
+    1.0
+    >>> average_precision([(50, 50, 60, 60), (0, 0, 10, 10)], [(0, 0, 10, 10)])
+    0.5
+    """
+    if not gt:
+        return float(not pred)
+    matched = [False] * len(gt)
+    true_positives = 0
+    precisions: list[float] = []
+    recalls: list[float] = []
+    for rank, box in enumerate(pred, start=1):
+        best_iou, best = 0.0, -1
+        for index, truth in enumerate(gt):
+            if not matched[index]:
+                iou = box_iou(box, truth)
+                if iou > best_iou:
+                    best_iou, best = iou, index
+        if best >= 0 and best_iou >= iou_threshold:
+            matched[best] = True
+            true_positives += 1
+        precisions.append(true_positives / rank)
+        recalls.append(true_positives / len(gt))
+    # All-point interpolation: precision at recall r is the best precision at any recall >= r.
+    ap, previous_recall, best_after = 0.0, 0.0, 0.0
+    envelope = [0.0] * len(precisions)
+    for i in range(len(precisions) - 1, -1, -1):
+        best_after = max(best_after, precisions[i])
+        envelope[i] = best_after
+    for recall, precision in zip(recalls, envelope):
+        ap += (recall - previous_recall) * precision
+        previous_recall = recall
+    return min(1.0, ap)
+
+
+@functools.lru_cache(maxsize=2)
+def _rouge_scorer(rouge_type: str) -> RougeScorer:
+    from rouge_score.rouge_scorer import RougeScorer
+
+    # Porter stemming, as in the ROUGE reference script's -m option and most captioning reports, so that
+    # "planes"/"plane" and "parked"/"park" match; rouge-score's tokenizer keeps only [a-z0-9] tokens.
+    return RougeScorer([rouge_type], use_stemmer=True)
+
+
+def rouge_l(pred: str, ref: str) -> float:
+    """ROUGE-L F-measure (longest common subsequence) of a prediction against one reference, via rouge-score.
+
+    >>> rouge_l("a plane is parked on the apron", "a plane parked on the apron")
+    0.923076923076923
+    """
+    return float(_rouge_scorer("rougeL").score(ref, pred)["rougeL"].fmeasure)
+
+
+def rouge_1(pred: str, ref: str) -> float:
+    """ROUGE-1 F-measure (unigram overlap) of a prediction against one reference, via rouge-score.
+
+    >>> rouge_1("two planes", "two white planes")
+    0.8
+    """
+    return float(_rouge_scorer("rouge1").score(ref, pred)["rouge1"].fmeasure)
+
+
+@functools.lru_cache(maxsize=1)
+def _meteor_scorer() -> Meteor:
+    from pycocoevalcap.meteor.meteor import Meteor
+
+    # One JVM per process (start-up costs seconds); pycocoevalcap guards it with a lock and stops it at exit.
+    return Meteor()
+
+
+def _meteor_line(text: str) -> str:
+    # The jar reads one line per request with "|||" as field separator: a newline or "|||" inside a caption would
+    # desynchronise the pipe and hang the call, so both become spaces (METEOR's -norm tokenises anyway).
+    return " ".join(text.replace("|||", " ").split())
+
+
+def meteor(preds: Sequence[str], refs: Sequence[str | Sequence[str]]) -> list[float]:
+    """METEOR 1.5 score of each prediction against its reference(s), one JVM call for the whole batch.
+
+    `refs[i]` is one reference string or a list of references for `preds[i]`. Uses pycocoevalcap's wrapper of the
+    official jar (English, -norm), the COCO caption evaluation's METEOR; needs `java` on PATH.
+    """
+    if len(preds) != len(refs):
+        raise ValueError(f"meteor: {len(preds)} predictions but {len(refs)} references")
+    if not preds:
+        return []
+    references = {i: [_meteor_line(r) for r in ([ref] if isinstance(ref, str) else ref)] for i, ref in enumerate(refs)}
+    if any(not group for group in references.values()):
+        raise ValueError("meteor: every prediction needs at least one reference")
+    hypotheses = {i: [_meteor_line(pred)] for i, pred in enumerate(preds)}
+    _, scores = _meteor_scorer().compute_score(references, hypotheses)
+    return [float(score) for score in scores]
