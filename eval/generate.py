@@ -1,0 +1,196 @@
+"""Generation: task rows -> `<output dir>/<task>/predictions.jsonl`, batched, resumable, failures recorded.
+
+The file is the single hand-over to scoring. It is appended and flushed batch by batch, so a killed run loses at most
+the batch in flight; a rerun keeps every finished row (same id, no error), retries rows that failed, drops a line cut
+short by the kill, and asks the model only for what is missing. `settings.json` beside it records what the
+predictions depend on (model, prompt, decoding); a rerun with different settings refuses to mix them unless
+`force` starts the task afresh.
+
+Failures never vanish: an unreadable image (at read time or when decoded here) or a generation that fails even when
+retried alone becomes a row with an `error` and an empty prediction, counted by the scorers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from tqdm import tqdm
+
+from common.data import DataError, load_image
+
+from .backends import Generation, Request
+from .tasks import PromptOptions, Row, Task
+
+logger = logging.getLogger(__name__)
+
+PREDICTIONS = "predictions.jsonl"
+SETTINGS = "settings.json"
+
+
+class Backend(Protocol):
+    name: str
+
+    def generate(
+        self, requests: Sequence[Request], *, max_new_tokens: int, stop: Sequence[str]
+    ) -> list[Generation]: ...
+
+
+@dataclass
+class GenerationSummary:
+    task: str
+    samples: int  # rows of this run
+    reused: int  # finished rows found in the predictions file
+    generated: int  # rows the model answered in this run
+    errors: int  # rows recorded with an error in this run
+
+
+def read_predictions(path: str | os.PathLike) -> list[Row]:
+    """Rows of a predictions file. A last line without its newline is a write cut short by a kill: ignored (with a
+    warning), since the rerun regenerates it. Any other unreadable line is an error naming the file and line."""
+    text = Path(path).read_text(encoding="utf-8")
+    lines = text.split("\n")
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            if number == len(lines):  # no newline after it: the writer was interrupted
+                logger.warning("%s: line %d is incomplete (interrupted run); it will be regenerated", path, number)
+                continue
+            raise DataError(path, number, f"invalid JSON ({exc.msg})") from exc
+        if (
+            not isinstance(row, dict)
+            or not isinstance(row.get("id"), str)
+            or not isinstance(row.get("prediction"), str)
+        ):
+            raise DataError(path, number, "expected an object with string 'id' and 'prediction'")
+        rows.append(row)
+    return rows
+
+
+def write_json_atomic(path: str | os.PathLike, data: Any) -> None:
+    """Write JSON through a temporary file and `os.replace`, so readers never see a half-written file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _check_settings(folder: Path, settings: dict, force: bool) -> None:
+    path = folder / SETTINGS
+    if path.is_file() and not force:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+        changed = sorted(k for k in set(previous) | set(settings) if previous.get(k) != settings.get(k))
+        if changed and (folder / PREDICTIONS).is_file():
+            raise ValueError(
+                f"{folder / PREDICTIONS} was generated with different settings ({', '.join(changed)}): "
+                "use --force to regenerate it, or another --output-dir"
+            )
+    write_json_atomic(path, settings)
+
+
+def _batches(rows: Sequence[Row], size: int) -> Iterator[list[Row]]:
+    for start in range(0, len(rows), size):
+        yield list(rows[start : start + size])
+
+
+def _generate_batch(
+    backend: Backend, task: Task, requests: list[Request], max_new_tokens: int
+) -> list[Generation | str]:
+    """Generations, or an error message per request; a failed batch is retried one request at a time."""
+    try:
+        return list(backend.generate(requests, max_new_tokens=max_new_tokens, stop=task.stop))
+    except Exception as exc:  # noqa: BLE001 - any backend failure (OOM, a bad input) must cost one sample, not the run
+        if len(requests) == 1:
+            logger.warning("%s: generation failed: %r", task.key, exc)
+            return [f"generation failed: {exc!r}"]
+        logger.warning("%s: a batch of %d failed (%r); retrying one by one", task.key, len(requests), exc)
+        return [_generate_batch(backend, task, [request], max_new_tokens)[0] for request in requests]
+
+
+def generate_task(
+    task: Task,
+    rows: Sequence[Row],
+    backend_factory: Callable[[], Backend],
+    output_dir: str | os.PathLike,
+    *,
+    prompt: PromptOptions,
+    settings: dict,
+    batch_size: int,
+    max_new_tokens: int,
+    force: bool = False,
+) -> GenerationSummary:
+    """Bring `<output_dir>/<task.key>/predictions.jsonl` up to date with `rows`.
+
+    `backend_factory()` is called only when some row needs the model, so a complete rerun loads nothing.
+    `batch_size` 0 sends every pending row in one call (vLLM schedules them itself).
+    """
+    folder = Path(output_dir) / task.key
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / PREDICTIONS
+    if force and path.exists():
+        path.unlink()
+    _check_settings(folder, {**settings, "max_new_tokens": max_new_tokens}, force)
+
+    wanted = {row["id"] for row in rows}
+    if len(wanted) != len(rows):
+        raise ValueError(f"{task.key}: sample ids are not unique")
+    finished = {}
+    if path.exists():
+        finished = {r["id"]: r for r in read_predictions(path) if not r.get("error") and r["id"] in wanted}
+    # Rewrite the file with only the finished rows of this sample set (drops failed and cut-short lines) ...
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as out:
+        for row in rows:
+            if row["id"] in finished:
+                out.write(json.dumps(finished[row["id"]], ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+
+    pending = [row for row in rows if row["id"] not in finished]
+    summary = GenerationSummary(task.key, len(rows), len(finished), 0, 0)
+    if not pending:
+        logger.info("%s: all %d predictions already in %s", task.key, len(rows), path)
+        return summary
+    backend = backend_factory()
+    step = batch_size if batch_size > 0 else len(pending)
+    # ... then append the rest batch by batch.
+    with path.open("a", encoding="utf-8") as out, tqdm(total=len(pending), desc=task.key, unit="sample") as bar:
+
+        def emit(row: Row) -> None:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            summary.errors += bool(row.get("error"))
+
+        for batch in _batches(pending, step):
+            ready: list[tuple[Row, Request]] = []
+            for row in batch:
+                if row.get("error"):
+                    emit(row)
+                    continue
+                try:
+                    image = load_image(row["image"])
+                except DataError as exc:
+                    emit({**row, "prediction": "", "error": str(exc)})
+                    continue
+                # Upstream records the image size when the data has none (SAMChat's log; ScoreRS's `size`).
+                row = row if "size" in row else {**row, "size": list(image.size)}
+                ready.append((row, Request(task.messages(row, prompt), image)))
+            if ready:
+                results = _generate_batch(backend, task, [request for _, request in ready], max_new_tokens)
+                for (row, _), result in zip(ready, results):
+                    if isinstance(result, str):
+                        emit({**row, "prediction": "", "error": result})
+                    else:
+                        extra = {"input_size": result.input_size} if result.input_size else {}
+                        emit({**row, "prediction": result.text, **extra})
+                        summary.generated += 1
+            out.flush()
+            bar.update(len(batch))
+    return summary

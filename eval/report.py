@@ -1,0 +1,203 @@
+"""Results as people read them: `report.md` (ours under both protocols beside the paper's number where SPEC 9 has
+one), per-task bar charts and the SAMData confusion matrix (PNG), and `compare()` for a table over checkpoints.
+
+Paper numbers (SPEC 9) are only the ones available here: SAMChat-R1's SAMData precision and recall (abstract) and
+GeoVLM-R1's README figures that have a ScoreRS counterpart (AID, WHU-RS19, RSVQA-LR / -HR averages). They are
+attached to a paper model named with `--paper-model`; GeoVLM-R1's own test splits may differ from ScoreRS's.
+Everything else says "not published here".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from .tasks import PROTOCOLS, TASKS
+
+NOT_PUBLISHED = "not published here"
+
+# The metric each task is summarised by in tables and bar charts.
+HEADLINE = {
+    "samdata": "f1",
+    "cls": "accuracy",
+    "vqa": "accuracy",
+    "mcq": "accuracy",
+    "bbox": "acc@0.5",
+    "classification": "accuracy",
+    "multilabel": "f1",
+    "referring_detection": "acc@0.5",
+    "detection": "mAP@0.5",
+    "captioning": "rouge_l",
+    "vqa_geovlm": "accuracy",
+    "counting": "accuracy",
+}
+
+# Averages the papers report over several tasks: name -> (member tasks, metric).
+AVERAGES = {
+    "RSVQA-LR average": (("vqa_LR-comp", "vqa_LR-pre", "vqa_LR-rural"), "accuracy"),
+    "RSVQA-HR average": (("vqa_HR-comp", "vqa_HR-pre"), "accuracy"),
+}
+
+# SPEC 9: paper model -> {(task or average, metric): published value as text}.
+PAPER_NUMBERS: dict[str, dict[tuple[str, str], str]] = {
+    "samchat_r1": {("samdata", "precision"): "0.98", ("samdata", "recall"): "> 0.80"},
+    "geovlm_r1": {
+        ("cls_aid", "accuracy"): "0.8846",
+        ("cls_WHU_RS19", "accuracy"): "0.9791",
+        ("RSVQA-LR average", "accuracy"): "0.9266",
+        ("RSVQA-HR average", "accuracy"): "0.7527",
+    },
+}
+
+
+def headline(task_key: str) -> str:
+    task = TASKS.get(task_key)
+    if task is None:
+        return "accuracy"
+    return HEADLINE["vqa_geovlm" if task.family == "geovlm" and task.kind == "vqa" else task.kind]
+
+
+def _fmt(value: object) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def table_rows(metrics: Mapping) -> list[tuple[str, str, object, object, int]]:
+    """(task, metric, paper-protocol value, strict value, errors) for the headline metrics, then the averages."""
+    tasks = metrics.get("tasks", {})
+    rows = []
+    for key, result in tasks.items():
+        names = [headline(key)]
+        if key == "samdata":
+            names = ["precision", "recall", "f1", "accuracy"]
+        for name in names:
+            rows.append((key, name, result["paper"].get(name), result["strict"].get(name), result.get("errors", 0)))
+    for name, (members, metric) in AVERAGES.items():
+        if all(m in tasks for m in members):
+            values = {p: sum(tasks[m][p][metric] for m in members) / len(members) for p in PROTOCOLS}
+            errors = sum(tasks[m].get("errors", 0) for m in members)
+            rows.append((name, metric, values["paper"], values["strict"], errors))
+    return rows
+
+
+def markdown(metrics: Mapping) -> str:
+    paper = PAPER_NUMBERS.get(metrics.get("paper_model") or "", {})
+    lines = [
+        f"# Evaluation of `{metrics.get('model')}`",
+        "",
+        f"Prompt style: {metrics.get('prompt_style')}; reasoning: {metrics.get('reasoning')}; backend: "
+        f"{metrics.get('backend')}; data: `{metrics.get('data_root')}`; limit: {metrics.get('limit')}; "
+        f"paper numbers of: {metrics.get('paper_model') or 'none chosen'}.",
+        "",
+        "Paper protocol: the published scorer with its quirks (SPEC 6; GeoVLM tasks: the SPEC 6.3 metrics), failed "
+        "samples left out as upstream lost them. Strict: exact matching, unparseable and failed samples count as "
+        "wrong. Errors: samples whose image could not be read or whose generation failed (never dropped silently).",
+        "",
+        "| task | metric | ours (paper protocol) | ours (strict) | paper | errors |",
+        "|---|---|---|---|---|---|",
+    ]
+    for task, name, ours, strict, errors in table_rows(metrics):
+        published = paper.get((task, name), NOT_PUBLISHED)
+        lines.append(f"| {task} | {name} | {_fmt(ours)} | {_fmt(strict)} | {published} | {errors} |")
+    failed = {key: t for key, t in metrics.get("tasks", {}).items() if t.get("errors")}
+    if failed:
+        lines += [
+            "",
+            "Failed samples (in predictions.jsonl with their `error`; scored as wrong by the strict protocol):",
+        ]
+        lines += [""]
+        for key, result in failed.items():
+            shown = "; ".join(result.get("error_messages", [])[:3])
+            lines.append(
+                f"- {key}: {result['errors']} of {result.get('samples', '?')}" + (f": {shown}" if shown else "")
+            )
+    samdata = metrics.get("tasks", {}).get("samdata")
+    if samdata:
+        lines += ["", "SAMData per category (paper protocol; 0/1 military easy/hard, 2 civilian):", ""]
+        lines += ["| category | correct | total |", "|---|---|---|"]
+        for category, counts in samdata["paper"]["per_category"].items():
+            lines.append(f"| {category} | {counts['correct']} | {counts['total']} |")
+    return "\n".join(lines) + "\n"
+
+
+def compare(metrics_files: Mapping[str, str | os.PathLike], protocol: str = "paper") -> str:
+    """One Markdown table of the headline metrics of several checkpoints (columns) under one protocol."""
+    loaded = {name: json.loads(Path(path).read_text(encoding="utf-8")) for name, path in metrics_files.items()}
+    keys: dict[tuple[str, str], None] = {}
+    values: dict[str, dict[tuple[str, str], object]] = {}
+    for name, metrics in loaded.items():
+        values[name] = {}
+        for task, metric, ours, strict, _ in table_rows(metrics):
+            keys[(task, metric)] = None
+            values[name][(task, metric)] = ours if protocol == "paper" else strict
+    names = list(loaded)
+    lines = [
+        f"| task | metric | {' | '.join(names)} |",
+        "|---|---|" + "---|" * len(names),
+    ]
+    for key in keys:
+        cells = " | ".join(_fmt(values[n].get(key, "-")) for n in names)
+        lines.append(f"| {key[0]} | {key[1]} | {cells} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_tasks(metrics: Mapping, path: Path) -> None:
+    """Headline metric of every task, paper protocol beside strict."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in table_rows(metrics) if r[0] != "samdata" or r[1] == "f1"]
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.7 * len(rows) + 2), 3.8))
+    width = 0.4
+    for i, protocol in enumerate(PROTOCOLS):
+        heights = [float(r[2 + i] or 0.0) for r in rows]
+        ax.bar([x + (i - 0.5) * width for x in range(len(rows))], heights, width, label=protocol)
+    ax.set_xticks(range(len(rows)), [f"{r[0]}\n{r[1]}" for r in rows], rotation=45, ha="right", fontsize=7)
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=8)
+    ax.set_title(f"{Path(str(metrics.get('model'))).name}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_confusion(samdata: Mapping, path: Path) -> None:
+    """SAMData confusion matrices (rows: truth, columns: prediction), one per protocol."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(PROTOCOLS), figsize=(3.4 * len(PROTOCOLS), 3.2))
+    for ax, protocol in zip(axes, PROTOCOLS):
+        m = samdata[protocol]
+        matrix = [[m["tp"], m["fn"]], [m["fp"], m["tn"]]]
+        ax.imshow(matrix, cmap="Blues")
+        for r in range(2):
+            for c in range(2):
+                ax.text(c, r, str(matrix[r][c]), ha="center", va="center")
+        ax.set_xticks([0, 1], ["military", "civilian"])
+        ax.set_yticks([0, 1], ["military", "civilian"])
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_title(protocol)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_report(metrics: Mapping, output_dir: str | os.PathLike) -> list[Path]:
+    """report.md, tasks.png and (with SAMData) samdata_confusion.png in `output_dir`; returns their paths."""
+    out = Path(output_dir)
+    paths = [out / "report.md", out / "tasks.png"]
+    tmp = out / ".report.md.tmp"
+    tmp.write_text(markdown(metrics), encoding="utf-8")
+    os.replace(tmp, paths[0])
+    plot_tasks(metrics, paths[1])
+    if "samdata" in metrics.get("tasks", {}):
+        paths.append(out / "samdata_confusion.png")
+        plot_confusion(metrics["tasks"]["samdata"], paths[-1])
+    return paths

@@ -1,0 +1,202 @@
+"""Evaluate a checkpoint: generate predictions, score them under both protocols, write metrics and a report.
+
+    python -m eval.run --model aybora/Qwen2-VL-SAMChat-R1 --tasks samdata --data-root DATA/SAMData-300-Test \\
+        --output-dir runs/eval/samchat_r1 --paper-model samchat_r1
+    python -m eval.run --model aybora/Qwen2-VL-TinyRS-R1 --tasks scorers --data-root DATA/scorers_datasets_eval \\
+        --prompt-style tinyrs --reasoning --output-dir runs/eval/tinyrs_r1 --backend vllm
+
+`--data-root` is the folder of test images for `samdata`, the folder of the 12 annotation files for the ScoreRS
+tasks (`scorers`, or `all` as upstream called it), and the folder of `<task>.jsonl` + `images/` for `geovlm`.
+Outputs in `--output-dir`: `<task>/predictions.jsonl` (one line per sample, written as it goes; a rerun resumes),
+`metrics.json` (every task, both protocols, run settings and versions; written atomically), `report.md` and PNGs.
+The prompt style and reasoning mode are options, recorded in the results, never guessed from the model path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import logging
+import sys
+from pathlib import Path
+
+from common.data import DataError
+
+from .backends import BACKENDS, load_backend
+from .generate import GenerationSummary, generate_task, read_predictions, write_json_atomic
+from .report import PAPER_NUMBERS, headline, write_report
+from .score import score_rows
+from .tasks import BOX_FRAMES, PROMPT_STYLES, PromptOptions, ScoreOptions, resolve_tasks
+
+logger = logging.getLogger("eval.run")
+
+METRICS = "metrics.json"
+# Default batch sizes: the hf backend pads a batch to its longest prompt; vLLM takes every request at once (0).
+DEFAULT_BATCH = {"hf": 8, "vllm": 0}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m eval.run", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--model", required=True, help="checkpoint: local folder or Hub id")
+    parser.add_argument("--tasks", required=True, help="samdata | scorers | all | geovlm | KEY[,KEY...]")
+    parser.add_argument("--data-root", required=True, help="test images (samdata) / annotation folder (others)")
+    parser.add_argument("--output-dir", required=True)
+    parser.add_argument("--backend", choices=BACKENDS, default="hf")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="samples per generate call and per resume checkpoint; default hf 8, vllm 0 (= all in one call)",
+    )
+    parser.add_argument(
+        "--prompt-style",
+        choices=PROMPT_STYLES,
+        default=None,
+        help="ScoreRS prompt and box syntax (SPEC 6.2); required for ScoreRS tasks",
+    )
+    parser.add_argument("--reasoning", action="store_true", help="R1 system prompt (ScoreRS, GeoVLM)")
+    parser.add_argument("--limit", type=int, default=None, help="first N samples of each task")
+    parser.add_argument("--force", action="store_true", help="regenerate predictions that already exist")
+    parser.add_argument("--max-new-tokens", type=int, default=None, help="override the task default (SPEC 6)")
+    parser.add_argument("--dtype", default="auto", help="auto: bf16 on a GPU that has it, else fp32")
+    parser.add_argument("--attn-implementation", default="auto")
+    parser.add_argument("--min-pixels", type=int, default=None)
+    parser.add_argument("--max-pixels", type=int, default=None)
+    parser.add_argument("--box-frame", choices=BOX_FRAMES, default="pixels", help="GeoVLM box answers' frame")
+    parser.add_argument("--no-meteor", action="store_true", help="skip METEOR (JVM) for GeoVLM captioning")
+    parser.add_argument("--paper-model", choices=sorted(PAPER_NUMBERS), default=None, help="paper numbers to show")
+    parser.add_argument("--no-report", action="store_true", help="metrics.json only (no report.md / plots)")
+    parser.add_argument("--log-level", default="INFO")
+    return parser
+
+
+def versions() -> dict[str, str | None]:
+    found = {}
+    for package in ("rs-r1", "torch", "transformers", "vllm"):
+        try:
+            found[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            found[package] = None
+    return found
+
+
+def run(args: argparse.Namespace) -> dict:
+    tasks = resolve_tasks(args.tasks)
+    if args.prompt_style is None and any(t.family == "scorers" for t in tasks):
+        raise ValueError(
+            "--prompt-style is required for ScoreRS tasks (tinyrs, qwen2vl_instruct or qwen2vl, SPEC 6.2); "
+            "upstream guessed it from the model path"
+        )
+    for flag in ("limit", "max_new_tokens"):
+        if getattr(args, flag) is not None and getattr(args, flag) < 1:
+            raise ValueError(f"--{flag.replace('_', '-')} must be at least 1")
+    prompt = PromptOptions(style=args.prompt_style, reasoning=args.reasoning)
+    score_options = ScoreOptions(
+        style=args.prompt_style or "tinyrs",
+        reasoning=args.reasoning,
+        box_frame=args.box_frame,
+        meteor=not args.no_meteor,
+    )
+    batch_size = DEFAULT_BATCH[args.backend] if args.batch_size is None else args.batch_size
+    output_dir = Path(args.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+
+    backend = None
+
+    def backend_factory():
+        nonlocal backend
+        if backend is None:
+            logger.info("loading %s with the %s backend", args.model, args.backend)
+            backend = load_backend(
+                args.backend,
+                args.model,
+                dtype=args.dtype,
+                attn_implementation=args.attn_implementation,
+                min_pixels=args.min_pixels,
+                max_pixels=args.max_pixels,
+            )
+        return backend
+
+    header = {
+        "model": args.model,
+        "backend": args.backend,
+        "prompt_style": args.prompt_style,
+        "reasoning": args.reasoning,
+        "data_root": str(Path(args.data_root).resolve()),
+        "limit": args.limit,
+        "min_pixels": args.min_pixels,
+        "max_pixels": args.max_pixels,
+    }
+    metrics_path = output_dir / METRICS
+    metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.is_file() else {}
+    if any(metrics.get(k) != v for k, v in header.items()):
+        metrics = {}  # another run's results: start a new file rather than mix settings
+    metrics.update(header)
+    metrics.update(
+        batch_size=batch_size,
+        paper_model=args.paper_model,
+        box_frame=args.box_frame,
+        versions=versions(),
+    )
+    metrics.setdefault("tasks", {})
+    for task in tasks:
+        rows = task.load(args.data_root)
+        if args.limit is not None:
+            rows = rows[: args.limit]
+        max_new_tokens = args.max_new_tokens or task.max_new_tokens
+        summary: GenerationSummary = generate_task(
+            task,
+            rows,
+            backend_factory,
+            output_dir,
+            prompt=prompt,
+            settings={k: header[k] for k in ("model", "prompt_style", "reasoning", "min_pixels", "max_pixels")},
+            batch_size=batch_size,
+            max_new_tokens=max_new_tokens,
+            force=args.force,
+        )
+        predictions = read_predictions(output_dir / task.key / "predictions.jsonl")
+        result = score_rows(task, predictions, score_options)
+        result.update(
+            predictions=f"{task.key}/predictions.jsonl",
+            max_new_tokens=max_new_tokens,
+            reused=summary.reused,
+            generated=summary.generated,
+            error_messages=sorted({row["error"] for row in predictions if row.get("error")})[:20],
+        )
+        metrics["tasks"][task.key] = result
+        write_json_atomic(metrics_path, metrics)
+        logger.info(
+            "%s: %d samples (%d reused, %d generated, %d errors)",
+            task.key,
+            result["samples"],
+            summary.reused,
+            summary.generated,
+            result["errors"],
+        )
+    if not args.no_report:
+        write_report(metrics, output_dir)
+    return metrics
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        metrics = run(args)
+    except (DataError, ValueError, RuntimeError, OSError) as exc:
+        logger.error("%s", exc)
+        return 1
+    for key, result in metrics["tasks"].items():
+        name = headline(key)
+        line = f"{key}: {name} paper {result['paper'][name]:.4f}, strict {result['strict'][name]:.4f}"
+        print(f"{line}, errors {result['errors']}")  # noqa: T201
+    print(f"metrics: {Path(args.output_dir) / METRICS}")  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

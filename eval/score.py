@@ -1,0 +1,84 @@
+"""Score a predictions file without a model; prints the metrics as one JSON object.
+
+    python -m eval.score --task samdata --predictions out/samdata/predictions.jsonl --protocol both
+    python -m eval.score --task rs_vg --predictions preds.jsonl --prompt-style tinyrs
+
+Prediction lines (one JSON object each, as `eval.run` writes them):
+`{"id": str, "image": str (file name or path), "question": str, "answer": str (ground truth; empty for samdata),
+"prediction": str (raw model text), "size": [w, h] (grounding), "type": [str] (LHRS-Bench), "error": str (optional:
+the sample failed; counted, never dropped), "input_size": [w, h] (optional: the image as the model saw it)}`.
+
+Metric keys, paper protocol: samdata `tp, fp, tn, fn, precision, recall, f1, accuracy, per_category`; cls / vqa
+`accuracy`; rs_vg `acc@0.5`, `acc@0.5_small|medium|large`, `count`; lhrs_bench `accuracy`, `accuracy_<category>`;
+GeoVLM tasks: see `eval.tasks.geovlm`. `--protocol both` gives `{"paper": {...}, "strict": {...}}`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from common.data import DataError
+
+from .generate import read_predictions
+from .tasks import BOX_FRAMES, PROMPT_STYLES, PROTOCOLS, TASKS, Row, ScoreOptions, Task
+
+
+def score_rows(task: Task, rows: Sequence[Row], options: ScoreOptions, protocols: Sequence[str] = PROTOCOLS) -> dict:
+    """{protocol: metrics} plus `samples` and `errors` (rows recorded as failed, never silently dropped)."""
+    result: dict = {protocol: task.score(rows, protocol, options) for protocol in protocols}
+    result["samples"] = len(rows)
+    result["errors"] = sum(1 for row in rows if row.get("error"))
+    return result
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m eval.score", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--task", required=True, choices=list(TASKS), metavar="KEY", help="task key (eval.tasks)")
+    parser.add_argument("--predictions", required=True, help="predictions.jsonl")
+    parser.add_argument("--protocol", choices=[*PROTOCOLS, "both"], default="both")
+    parser.add_argument(
+        "--prompt-style",
+        choices=PROMPT_STYLES,
+        default=None,
+        help="box syntax of the answers; required for rs_vg (SPEC 6.2)",
+    )
+    parser.add_argument("--reasoning", action="store_true", help="predictions made in reasoning mode (rs_vg, qwen2vl)")
+    parser.add_argument("--box-frame", choices=BOX_FRAMES, default="pixels", help="GeoVLM box answers' frame")
+    parser.add_argument("--no-meteor", action="store_true", help="skip METEOR (JVM) for GeoVLM captioning")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    task = TASKS[args.task]
+    if task.kind == "bbox" and args.prompt_style is None:
+        print("error: --prompt-style is required to parse grounding answers (SPEC 6.2)", file=sys.stderr)  # noqa: T201
+        return 2
+    options = ScoreOptions(
+        style=args.prompt_style or "tinyrs",
+        reasoning=args.reasoning,
+        box_frame=args.box_frame,
+        meteor=not args.no_meteor,
+    )
+    try:
+        rows = read_predictions(args.predictions)
+        protocols = PROTOCOLS if args.protocol == "both" else (args.protocol,)
+        scored = score_rows(task, rows, options, protocols)
+    except KeyError as exc:
+        print(f"error: {args.predictions}: a row lacks the field {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    except (OSError, DataError, ValueError) as exc:
+        print(f"error: {args.predictions}: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    if scored["errors"]:
+        print(f"note: {scored['errors']} of {scored['samples']} rows are failed samples", file=sys.stderr)  # noqa: T201
+    output = {p: scored[p] for p in protocols} if args.protocol == "both" else scored[args.protocol]
+    print(json.dumps(output, indent=2))  # noqa: T201
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,103 @@
+"""The declarative task record shared by every benchmark family (lmms-eval style).
+
+A task says where its samples come from (`load`), what the model is asked (`system` + `user`), how long it may
+answer (`max_new_tokens`, `stop`), and how its predictions are scored (`scorers`: one aggregate function per
+protocol, built from the pure per-sample functions of the family module). Generation and scoring never look at a
+task's key to decide anything: everything they need is in the record.
+
+Rows: a task's samples are plain dicts in the predictions-file format (`eval.score` documents the fields):
+`id`, `image`, `question`, `answer` and, where the benchmark has them, `size` / `type` / `category`. A sample that
+could not be read has `error` set; generation copies it to the predictions file instead of asking the model.
+
+Protocols: "paper" reproduces the published scorer, quirks included; "strict" scores the same predictions without
+them. One rule is common to all families: a row with an `error` (unreadable image, failed generation) is excluded
+from the paper metrics, as the upstream scripts lost such samples (they crashed or swallowed the exception), but it
+is counted in `errors`; the strict protocol scores it as a wrong answer.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from common.prompts import DEFAULT_SYSTEM
+
+PROMPT_STYLES = ("tinyrs", "qwen2vl_instruct", "qwen2vl")
+PROTOCOLS = ("paper", "strict")
+# Box frames of GeoVLM referring detection answers (SPEC 5): the image's own pixels (what the synthetic and
+# converted JSONL answers use), Qwen2-VL's 0-1000 grid, or Qwen2.5-VL's resized-input pixels (needs `input_size`).
+BOX_FRAMES = ("pixels", "grid", "input")
+
+# Qwen2-VL chat-control tokens; SAMData generation stops on any of them (SPEC 6.1), ScoreRS on <|im_end|> (6.2).
+QWEN_STOP = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
+
+
+@dataclass(frozen=True)
+class PromptOptions:
+    style: str | None = None  # one of PROMPT_STYLES; only the ScoreRS prompts depend on it (and require it)
+    reasoning: bool = False  # R1 system prompt (ScoreRS: <reasoning> tags, GeoVLM: <think> tags)
+
+    def __post_init__(self) -> None:
+        if self.style is not None and self.style not in PROMPT_STYLES:
+            raise ValueError(f"prompt style must be one of {PROMPT_STYLES}, got {self.style!r}")
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    style: str = "tinyrs"  # ScoreRS grounding: which box syntax the model answers in (SPEC 6.2)
+    reasoning: bool = False  # ScoreRS grounding, Qwen2-VL style: upstream accepts `[a, b, c, d]` in reasoning mode
+    box_frame: str = "pixels"  # GeoVLM box tasks, see BOX_FRAMES
+    meteor: bool = True  # GeoVLM captioning: METEOR starts a JVM (~10 s); off with --no-meteor
+
+    def __post_init__(self) -> None:
+        if self.style not in PROMPT_STYLES:
+            raise ValueError(f"prompt style must be one of {PROMPT_STYLES}, got {self.style!r}")
+        if self.box_frame not in BOX_FRAMES:
+            raise ValueError(f"box frame must be one of {BOX_FRAMES}, got {self.box_frame!r}")
+
+
+Row = dict[str, Any]
+Scorer = Callable[[Sequence[Row], ScoreOptions], dict]
+
+
+@dataclass(frozen=True)
+class Task:
+    key: str
+    family: str  # "samdata" | "scorers" | "geovlm"
+    kind: str  # what is asked: "samdata", "cls", "vqa", "bbox", "mcq", or a GeoVLM task name
+    load: Callable[[str | os.PathLike], list[Row]]  # data root -> rows in data order (errors included)
+    user: Callable[[Row, PromptOptions], str]  # the text after the image
+    scorers: dict[str, Scorer]  # protocol -> rows -> metrics
+    system: Callable[[PromptOptions], str] = lambda options: DEFAULT_SYSTEM
+    max_new_tokens: int = 1024
+    stop: tuple[str, ...] = ("<|im_end|>",)
+    description: str = ""
+
+    def messages(self, row: Row, options: PromptOptions) -> list[dict]:
+        """Chat messages in the processor's multimodal format: system text, then the image before the question."""
+        return [
+            {"role": "system", "content": [{"type": "text", "text": self.system(options)}]},
+            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": self.user(row, options)}]},
+        ]
+
+    def score(self, rows: Sequence[Row], protocol: str, options: ScoreOptions) -> dict:
+        if protocol not in self.scorers:
+            raise ValueError(f"task {self.key}: protocol must be one of {tuple(self.scorers)}, got {protocol!r}")
+        return self.scorers[protocol](rows, options)
+
+
+def ratio(numerator: float, denominator: float) -> float:
+    """numerator / denominator, 0.0 when the denominator is 0 (SPEC 6.1 states this rule for SAMData)."""
+    return numerator / denominator if denominator else 0.0
+
+
+def paper_rows(rows: Sequence[Row]) -> list[Row]:
+    """Rows the paper protocol scores: those without an error (see the module docstring)."""
+    return [row for row in rows if not row.get("error")]
+
+
+def error_row(row_id: str, message: str, **fields: Any) -> Row:
+    """A sample that cannot be asked: recorded with its error, never dropped."""
+    return {"id": row_id, "image": "", "question": "", "answer": "", **fields, "prediction": "", "error": message}
