@@ -41,7 +41,9 @@ QWEN2VL_INSTRUCT_GROUNDING = (
     "Make your chain of thought reasoning and then output the bounding box of the following object in the image. "
     "<|object_ref_start|>{query}<|object_ref_end|>"
 )
-QWEN2VL_GROUNDING = "Output the bounding box of the following object in the image. <|object_ref_start|>{query}<|object_ref_end|>"
+QWEN2VL_GROUNDING = (
+    "Output the bounding box of the following object in the image. <|object_ref_start|>{query}<|object_ref_end|>"
+)
 
 # TinyRS judge (SPEC 5): model and sampling of the upstream grader.
 JUDGE_MODEL = "gpt-4.1-mini-2025-04-14"

@@ -52,7 +52,7 @@ class Stage:
     notes: str = ""
 
 
-def _eval(name: str, model_stage: str, tasks: str, data: str) -> Stage:
+def _eval(name: str, model_stage: str, tasks: str, data: str, *extra: str) -> Stage:
     return Stage(
         name=f"eval_{name}",
         kind="eval",
@@ -62,6 +62,7 @@ def _eval(name: str, model_stage: str, tasks: str, data: str) -> Stage:
             "--tasks", tasks,
             "--data-root", data,
             "--output-dir", f"{{out}}/eval/{name}",
+            *extra,
         ),
         after=(model_stage,),
     )  # fmt: skip
@@ -91,8 +92,8 @@ SAMCHAT = [
     ), after=("samchat_distill",)),
 ] + [
     _eval(name, name, "samdata", "{data}/SAMData-300-Test")
-    for name in ("samchat_base", "samchat_distill", "samchat_zero", "samchat_r1")
-]  # fmt: skip
+    for name in ("samchat_base", "samchat_distill", "samchat_zero")
+] + [_eval("samchat_r1", "samchat_r1", "samdata", "{data}/SAMData-300-Test", "--paper-model", "samchat_r1")]  # fmt: skip
 
 TINYRS = [
     Stage("tinyrs_pretrain", "sft", "configs/sft/tinyrs_pretrain.yaml", (
@@ -140,7 +141,7 @@ GEOVLM = [
     ), after=("geovlm_sft",)),
     Stage("eval_geovlm_r1", "eval", None, (
         "--model", "{stage:geovlm_r1}", "--tasks", "geovlm", "--data-root", "{data}/geovlm",
-        "--prompt-style", "qwen2vl", "--reasoning", "--output-dir", "{out}/eval/geovlm_r1",
+        "--prompt-style", "qwen2vl", "--reasoning", "--paper-model", "geovlm_r1", "--output-dir", "{out}/eval/geovlm_r1",
     ), after=("geovlm_r1",)),
 ]  # fmt: skip
 
