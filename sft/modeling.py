@@ -1,0 +1,214 @@
+"""What trains in the SFT stage: freeze flags, LoRA / DoRA / QLoRA, and the per-module optimizer groups (SPEC 3).
+
+The flags do what they say (upstream overrode the vision / merger flags under LoRA and never passed use_dora:
+SPEC 7.4):
+- full fine-tuning: the vision tower trains unless freeze_vision_tower, then the merger follows tune_merger (it
+  sits inside the tower, so it is set after it), the language model and LM head train unless freeze_llm;
+- LoRA: adapters on every Linear / Embedding of the language model except `lora_namespan_exclude` (and of the
+  vision tower with vision_lora, the merger excepted while tune_merger trains it fully); the vision tower (when not
+  frozen) and the merger (tune_merger) train fully through PEFT's `modules_to_save`, so the adapter checkpoint holds
+  them and `merge_lora` writes them into the merged model.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+from torch import nn
+
+from common.modeling import load_model, merger, resolve_dtype, vision_tower
+
+logger = logging.getLogger(__name__)
+
+PARTS = ("vision", "merger", "llm")
+
+
+def _module_name(model: nn.Module, module: nn.Module) -> str:
+    for name, candidate in model.named_modules():
+        if candidate is module:
+            return name
+    raise ValueError(f"{type(module).__name__} is not a submodule of {type(model).__name__}")
+
+
+def part_of_parameters(model: nn.Module) -> dict[str, str]:
+    """Parameter name -> "vision" (tower without merger), "merger" or "llm" (everything else)."""
+    tower_ids = {id(p) for p in vision_tower(model).parameters()}
+    merger_ids = {id(p) for p in merger(model).parameters()}
+    return {
+        name: "merger" if id(p) in merger_ids else "vision" if id(p) in tower_ids else "llm"
+        for name, p in model.named_parameters()
+    }
+
+
+def set_trainable(model: nn.Module, model_args: Any) -> None:
+    """Full fine-tuning flags (no LoRA): the tower first, then the merger inside it, then the language model."""
+    parts = part_of_parameters(model)
+    wanted = {
+        "vision": not model_args.freeze_vision_tower,
+        "merger": model_args.tune_merger,
+        "llm": not model_args.freeze_llm,
+    }
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad_(wanted[parts[name]])
+
+
+def lora_targets(model: nn.Module, model_args: Any) -> list[str]:
+    """Upstream's target rule: every Linear / Embedding whose name contains none of the excluded substrings
+    ("visual" added unless vision_lora), optionally only the last `num_lora_modules` of them."""
+    exclude = list(model_args.lora_namespan_exclude)
+    tower_name = _module_name(model, vision_tower(model))
+    merger_name = _module_name(model, merger(model))
+    names = []
+    for name, module in model.named_modules():
+        if not isinstance(module, (nn.Linear, nn.Embedding)) or any(part in name for part in exclude):
+            continue
+        in_tower = name.startswith(tower_name + ".")
+        if in_tower and not model_args.vision_lora:
+            continue
+        if model_args.tune_merger and name.startswith(merger_name + "."):
+            continue  # trained fully instead
+        names.append(name)
+    if model_args.num_lora_modules > 0:
+        names = names[-model_args.num_lora_modules :]
+    if not names:
+        raise ValueError(f"no LoRA target modules left after excluding {exclude}")
+    return names
+
+
+def fully_trained_modules(model: nn.Module, model_args: Any) -> list[str]:
+    """Modules PEFT keeps trainable beside the adapters: the tower's children (blocks one by one, so the tower's
+    own forward still iterates a ModuleList) unless frozen, and the merger with tune_merger."""
+    tower = vision_tower(model)
+    tower_name = _module_name(model, tower)
+    merger_module = merger(model)
+    names = []
+    if not model_args.freeze_vision_tower:
+        for child_name, child in tower.named_children():
+            if child is merger_module or not any(True for _ in child.parameters()):
+                continue
+            if isinstance(child, nn.ModuleList):
+                names += [f"{tower_name}.{child_name}.{i}" for i in range(len(child))]
+            else:
+                names.append(f"{tower_name}.{child_name}")
+    if model_args.tune_merger:
+        names.append(_module_name(model, merger_module))
+    return names
+
+
+def lora_config(model: nn.Module, model_args: Any):
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=model_args.lora_rank,
+        lora_alpha=model_args.lora_alpha,
+        lora_dropout=model_args.lora_dropout,
+        target_modules=lora_targets(model, model_args),
+        modules_to_save=fully_trained_modules(model, model_args) or None,
+        use_dora=model_args.use_dora,
+        task_type="CAUSAL_LM",
+    )
+
+
+def quantization_config(model_args: Any, compute_dtype: torch.dtype):
+    """QLoRA (bits 4 / 8): bitsandbytes on CUDA; the vision tower and LM head stay unquantised (upstream)."""
+    if model_args.bits == 16:
+        return None
+    if not torch.cuda.is_available():
+        raise ValueError(f"bits={model_args.bits} (QLoRA) needs a CUDA GPU with bitsandbytes; use bits=16 on CPU")
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=model_args.bits == 4,
+        load_in_8bit=model_args.bits == 8,
+        llm_int8_skip_modules=["visual", "lm_head"],
+        bnb_4bit_compute_dtype=compute_dtype,
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_quant_type="nf4",
+    )
+
+
+def model_dtype(model_args: Any, training_args: Any) -> torch.dtype:
+    """ "auto": the training precision (bf16 / fp16 weights, as upstream loaded them), else float32."""
+    if model_args.dtype != "auto":
+        return resolve_dtype(model_args.dtype)
+    if training_args.bf16:
+        return torch.bfloat16
+    if training_args.fp16:
+        return torch.float16
+    return torch.float32
+
+
+def build_model(model_args: Any, training_args: Any) -> nn.Module:
+    """Load the checkpoint and apply the trainable flags / adapters. Call after the training arguments exist, so
+    that ZeRO-3 partitions the weights while they load."""
+    dtype = model_dtype(model_args, training_args)
+    kwargs: dict[str, Any] = {}
+    quantization = quantization_config(model_args, dtype)
+    if quantization is not None:
+        kwargs["quantization_config"] = quantization
+    model = load_model(
+        model_args.model_name_or_path,
+        dtype=dtype,
+        attn_implementation=model_args.attn_implementation,
+        trust_remote_code=model_args.trust_remote_code,
+        **kwargs,
+    )
+    model.config.use_cache = False  # the KV cache is useless in training and conflicts with checkpointing
+    if not model_args.lora_enable:
+        set_trainable(model, model_args)
+        return model
+    from peft import get_peft_model, prepare_model_for_kbit_training
+
+    if quantization is not None:
+        model = prepare_model_for_kbit_training(
+            model,
+            use_gradient_checkpointing=bool(training_args.activation_checkpointing),
+            gradient_checkpointing_kwargs=training_args.activation_checkpointing_kwargs,
+        )
+    # PEFT freezes everything but the adapters and modules_to_save, which lora_config derived from the flags.
+    return get_peft_model(model, lora_config(model, model_args))
+
+
+def trainable_summary(model: nn.Module) -> dict[str, int]:
+    """Trainable parameter counts per part, for the log line every run prints."""
+    parts = part_of_parameters(model)
+    counts = dict.fromkeys(PARTS, 0)
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            counts[parts[name]] += parameter.numel()
+    return counts
+
+
+def param_groups(
+    model: nn.Module,
+    *,
+    decay_names: set[str],
+    learning_rate: float,
+    vision_lr: float | None,
+    merger_lr: float | None,
+    weight_decay: float,
+) -> list[dict]:
+    """Optimizer groups: (vision tower without merger | merger | rest) x (decay | no decay), each with its rate;
+    empty groups are left out. `decay_names` comes from the trainer (norms and biases excluded)."""
+    rates = {"vision": vision_lr or learning_rate, "merger": merger_lr or learning_rate, "llm": learning_rate}
+    parts = part_of_parameters(model)
+    buckets: dict[tuple[str, bool], list[nn.Parameter]] = {}
+    for name, parameter in model.named_parameters():
+        if parameter.requires_grad:
+            buckets.setdefault((parts[name], name in decay_names), []).append(parameter)
+    groups = []
+    for part in PARTS:
+        for decay in (True, False):
+            params = buckets.get((part, decay))
+            if params:
+                groups.append(
+                    {
+                        "params": params,
+                        "lr": rates[part],
+                        "weight_decay": weight_decay if decay else 0.0,
+                        "name": f"{part}/{'decay' if decay else 'no_decay'}",
+                    }
+                )
+    return groups

@@ -1,0 +1,115 @@
+"""Supervised fine-tuning of Qwen2-VL / Qwen2.5-VL on LLaVA-style data: SAMChat-Base / -Distill, TinyRS-PRETRAIN,
+TinyRS, TinyRS-CoT and GeoVLM-R1's SFT stage (SPEC 1, 3).
+
+    python -m sft.train --config configs/sft/RECIPE.yaml [--field value ...]
+    deepspeed --num_gpus 4 -m sft.train --config configs/sft/samchat_distill.yaml     # the paper's setup
+    torchrun --nproc_per_node N -m sft.train --config ...                             # DDP
+
+parse (YAML + CLI) -> processor with the pixel limits -> validate and measure the data -> model with the trainable
+flags / LoRA -> stock Trainer (+ per-module learning rates) -> train, resuming from the newest checkpoint in
+output_dir -> save model + processor.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import transformers
+from transformers.trainer_utils import get_last_checkpoint
+from trl import TrlParser
+
+from common.data import DataError
+from common.modeling import load_processor
+from sft.configs import DataArguments, ModelArguments, SFTConfig
+from sft.data import SFTCollator, build_dataset
+from sft.modeling import build_model, trainable_summary
+from sft.trainer import SFTTrainer
+
+logger = logging.getLogger(__name__)
+
+
+def resume_checkpoint(training_args: SFTConfig) -> str | None:
+    """--resume_from_checkpoint wins; otherwise the newest checkpoint-* in output_dir, so a rerun of an interrupted
+    job continues instead of starting over."""
+    if training_args.resume_from_checkpoint:
+        return training_args.resume_from_checkpoint
+    if os.path.isdir(training_args.output_dir):
+        last = get_last_checkpoint(training_args.output_dir)
+        if last is not None:
+            logger.info("resuming from %s (newest checkpoint in output_dir)", last)
+            return last
+    return None
+
+
+def setup_logging(training_args: SFTConfig) -> None:
+    """This stage's own messages at INFO on the main process (WARNING on the others); transformers at its
+    --log_level / --log_level_replica."""
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
+    own = logging.INFO if training_args.should_log else logging.WARNING
+    for name in ("common", "sft", "__main__"):
+        logging.getLogger(name).setLevel(own)
+
+
+def train(data_args: DataArguments, model_args: ModelArguments, training_args: SFTConfig) -> str:
+    if not model_args.model_name_or_path:
+        raise ValueError("model_name_or_path is required")
+    processor = load_processor(
+        model_args.model_name_or_path,
+        min_pixels=data_args.image_min_pixels,
+        max_pixels=data_args.image_max_pixels,
+        video_min_pixels=data_args.video_min_pixels,
+        video_max_pixels=data_args.video_max_pixels,
+        video_fps=data_args.video_fps,
+        padding_side="right",
+        trust_remote_code=model_args.trust_remote_code,
+    )
+    # The data is validated and measured before the model loads: a bad record costs seconds, not a GPU allocation.
+    dataset = build_dataset(data_args, processor)
+    logger.info("%d training records (%d tokens)", len(dataset), sum(dataset.lengths))
+    # Every rank must run the vision tower in every step (ZeRO-3 gathers its weights collectively). Reading
+    # world_size also sets up the process group, which ZeRO-3 needs before the weights load (zero.Init partitions
+    # them over the ranks while loading).
+    if training_args.deepspeed and training_args.use_cpu:
+        # On GPUs accelerate starts DeepSpeed's communication backend; with use_cpu it only starts torch.distributed,
+        # and zero.Init would then see one rank (PLATFORM.md: DeepSpeed over gloo).
+        import deepspeed
+
+        deepspeed.init_distributed(dist_backend="gloo")
+    collator = SFTCollator.from_processor(processor, vision_pass_for_text_only=training_args.world_size > 1)
+    model = build_model(model_args, training_args)
+    logger.info("trainable parameters per part: %s", trainable_summary(model))
+    trainer = SFTTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=dataset,
+        data_collator=collator,
+        processing_class=processor,
+    )
+    trainer.train(resume_from_checkpoint=resume_checkpoint(training_args))
+    trainer.save_model(training_args.output_dir)
+    trainer.save_state()
+    # All ranks leave together and tear the process group down: a rank that exits while another still saves dies
+    # with SIGABRT in gloo's threads (seen on CPU), failing the launch although the model was saved.
+    trainer.accelerator.wait_for_everyone()
+    trainer.accelerator.end_training()
+    return training_args.output_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = TrlParser((DataArguments, ModelArguments, SFTConfig))
+    data_args, model_args, training_args = parser.parse_args_and_config(argv)
+    setup_logging(training_args)
+    try:
+        output = train(data_args, model_args, training_args)
+    except DataError as error:
+        logger.error("bad training data: %s", error)
+        return 1
+    logger.info("saved model and processor to %s", output)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,105 @@
+"""`transformers.Trainer` plus the two things it lacks for this recipe; everything else is stock.
+
+Why transformers.Trainer and not trl.SFTTrainer: SFTTrainer only accepts a `datasets.Dataset`, and a Dataset with
+an on-the-fly transform cannot hand Trainer its length column without running the transform (decoding every
+image); its own vision-data path also cannot express the upstream prompt (SPEC 3) or per-segment masking. Our
+dataset and collator do the SFT-specific work, so TRL would add nothing but its config fields.
+
+The gaps filled here:
+1. `create_optimizer`: per-module learning rates (vision tower / merger / rest, each with and without weight decay);
+   transformers only knows one rate with a decay / no-decay split. Under ZeRO optimizer offload the optimizer is
+   DeepSpeed's CPU Adam over the same groups (DeepSpeed refuses a torch optimizer there by default).
+2. `_get_train_sampler`: length-grouped batching from the lengths the dataset measured before training;
+   transformers reads lengths only from a `datasets.Dataset` column and otherwise encodes every sample to get them.
+3. `_load_from_checkpoint`: transformers 5.24 resumes a full model with a plain `load_state_dict` of the checkpoint
+   file, but `save_pretrained` writes Qwen2-VL's legacy key names (`visual.*`, `model.layers.*`), so on resume no
+   weight matches and training silently restarts from the base weights with a "missing keys" warning
+   (huggingface/transformers#43701, fix pending in #48822). Loading the checkpoint through `from_pretrained`
+   applies the key conversion. DeepSpeed (its own checkpoint format) and PEFT adapters are not affected.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import torch
+from transformers import PreTrainedModel, Trainer
+from transformers.trainer_pt_utils import LengthGroupedSampler
+
+from sft.modeling import param_groups
+
+logger = logging.getLogger(__name__)
+
+# transformers' AdamW variants, all replaceable by DeepSpeed's CPU Adam (AdamW mode) under optimizer offload.
+_ADAMW = ("adamw_torch", "adamw_torch_fused")
+
+
+class SFTTrainer(Trainer):
+    def _optimizer_offloaded(self) -> bool:
+        config = getattr(self.args, "hf_deepspeed_config", None)
+        if config is None:
+            return False
+        return config.get_value("zero_optimization.offload_optimizer.device") in ("cpu", "nvme")
+
+    def create_optimizer(self, model=None) -> torch.optim.Optimizer:
+        if self.optimizer is not None:
+            return self.optimizer
+        opt_model = self.model if model is None else model
+        groups = param_groups(
+            opt_model,
+            decay_names=set(self.get_decay_parameter_names(opt_model)),
+            learning_rate=self.args.learning_rate,
+            vision_lr=self.args.vision_lr,
+            merger_lr=self.args.merger_lr,
+            weight_decay=self.args.weight_decay,
+        )
+        optimizer_cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
+        if self._optimizer_offloaded() and self.args.optim in _ADAMW:
+            from deepspeed.ops.adam import DeepSpeedCPUAdam
+
+            optimizer_cls = DeepSpeedCPUAdam
+            kwargs = {
+                "lr": self.args.learning_rate,
+                "betas": (self.args.adam_beta1, self.args.adam_beta2),
+                "eps": self.args.adam_epsilon,
+                "adamw_mode": True,
+            }
+        self.optimizer = optimizer_cls(groups, **kwargs)
+        logger.info("optimizer %s", type(self.optimizer).__name__)
+        for group in self.optimizer.param_groups:
+            logger.info(
+                "optimizer group %s: %d tensors, lr %g, weight decay %g",
+                group["name"],
+                len(group["params"]),
+                group["lr"],
+                group["weight_decay"],
+            )
+        return self.optimizer
+
+    def _get_train_sampler(self, train_dataset=None):
+        dataset = self.train_dataset if train_dataset is None else train_dataset
+        lengths = getattr(dataset, "lengths", None)
+        if self.args.train_sampling_strategy == "group_by_length" and lengths is not None:
+            return LengthGroupedSampler(
+                self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths=lengths
+            )
+        return super()._get_train_sampler(train_dataset)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
+        model = self.model if model is None else model
+        has_weights = any(
+            os.path.isfile(os.path.join(resume_from_checkpoint, name))
+            for name in ("model.safetensors", "model.safetensors.index.json")
+        )
+        if (
+            self.is_deepspeed_enabled
+            or self.is_fsdp_enabled
+            or not isinstance(model, PreTrainedModel)
+            or not has_weights
+        ):
+            super()._load_from_checkpoint(resume_from_checkpoint, model)
+            return
+        saved = type(model).from_pretrained(resume_from_checkpoint, dtype=model.dtype)
+        model.load_state_dict(saved.state_dict())  # strict: every weight must come back
+        logger.info("loaded the model weights of %s", resume_from_checkpoint)
