@@ -108,6 +108,33 @@ def average_precision(pred: Sequence[Box], gt: Sequence[Box], iou_threshold: flo
     return min(1.0, ap)
 
 
+def matched_ious(pred: Sequence[Box], gt: Sequence[Box]) -> list[float]:
+    """IoU of each true box with its own predicted box, one-to-one (referring detection, SPEC 5 and 6.3).
+
+    The true boxes are taken in order; each takes the still unmatched prediction with the highest IoU (the first
+    one on ties) and scores that IoU; a true box that overlaps no unmatched prediction scores 0.0 and takes none.
+    This is the matching of `eval.tasks.geovlm.all_matched`: for any threshold t > 0, every true box is matched
+    at IoU >= t there exactly when every value here is >= t, so a reward built on these values and the
+    acc@t metric read the same pairs.
+
+    >>> matched_ious([(0, 0, 10, 10), (20, 0, 30, 10)], [(20, 0, 30, 10), (0, 0, 10, 20)])
+    [1.0, 0.5]
+    >>> matched_ious([], [(0, 0, 10, 10)])
+    [0.0]
+    """
+    free = list(pred)
+    values: list[float] = []
+    for truth in gt:
+        ious = [box_iou(box, truth) for box in free]
+        best = max(range(len(ious)), key=ious.__getitem__, default=None)
+        if best is None or ious[best] <= 0.0:
+            values.append(0.0)
+            continue
+        values.append(ious[best])
+        free.pop(best)
+    return values
+
+
 @functools.lru_cache(maxsize=2)
 def _rouge_scorer(rouge_type: str) -> RougeScorer:
     from rouge_score.rouge_scorer import RougeScorer

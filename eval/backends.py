@@ -70,6 +70,7 @@ class HFBackend:
         max_pixels: int | None = None,
     ) -> HFBackend:
         import torch
+
         from common.modeling import load_model, load_processor
 
         model = load_model(name_or_path, dtype=dtype, attn_implementation=attn_implementation)

@@ -13,44 +13,18 @@ output_dir -> save model + processor.
 from __future__ import annotations
 
 import logging
-import os
-import sys
 
-import transformers
-from transformers.trainer_utils import get_last_checkpoint
 from trl import TrlParser
 
 from common.data import DataError
 from common.modeling import load_processor
+from common.training import finish, init_deepspeed_backend, resume_checkpoint, setup_logging
 from sft.configs import DataArguments, ModelArguments, SFTConfig
 from sft.data import SFTCollator, build_dataset
 from sft.modeling import build_model, trainable_summary
 from sft.trainer import SFTTrainer
 
 logger = logging.getLogger(__name__)
-
-
-def resume_checkpoint(training_args: SFTConfig) -> str | None:
-    """--resume_from_checkpoint wins; otherwise the newest checkpoint-* in output_dir, so a rerun of an interrupted
-    job continues instead of starting over."""
-    if training_args.resume_from_checkpoint:
-        return training_args.resume_from_checkpoint
-    if os.path.isdir(training_args.output_dir):
-        last = get_last_checkpoint(training_args.output_dir)
-        if last is not None:
-            logger.info("resuming from %s (newest checkpoint in output_dir)", last)
-            return last
-    return None
-
-
-def setup_logging(training_args: SFTConfig) -> None:
-    """This stage's own messages at INFO on the main process (WARNING on the others); transformers at its
-    --log_level / --log_level_replica."""
-    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    transformers.utils.logging.set_verbosity(training_args.get_process_log_level())
-    own = logging.INFO if training_args.should_log else logging.WARNING
-    for name in ("common", "sft", "__main__"):
-        logging.getLogger(name).setLevel(own)
 
 
 def train(data_args: DataArguments, model_args: ModelArguments, training_args: SFTConfig) -> str:
@@ -72,12 +46,7 @@ def train(data_args: DataArguments, model_args: ModelArguments, training_args: S
     # Every rank must run the vision tower in every step (ZeRO-3 gathers its weights collectively). Reading
     # world_size also sets up the process group, which ZeRO-3 needs before the weights load (zero.Init partitions
     # them over the ranks while loading).
-    if training_args.deepspeed and training_args.use_cpu:
-        # On GPUs accelerate starts DeepSpeed's communication backend; with use_cpu it only starts torch.distributed,
-        # and zero.Init would then see one rank (PLATFORM.md: DeepSpeed over gloo).
-        import deepspeed
-
-        deepspeed.init_distributed(dist_backend="gloo")
+    init_deepspeed_backend(training_args)
     collator = SFTCollator.from_processor(processor, vision_pass_for_text_only=training_args.world_size > 1)
     model = build_model(model_args, training_args)
     logger.info("trainable parameters per part: %s", trainable_summary(model))
@@ -91,10 +60,7 @@ def train(data_args: DataArguments, model_args: ModelArguments, training_args: S
     trainer.train(resume_from_checkpoint=resume_checkpoint(training_args))
     trainer.save_model(training_args.output_dir)
     trainer.save_state()
-    # All ranks leave together and tear the process group down: a rank that exits while another still saves dies
-    # with SIGABRT in gloo's threads (seen on CPU), failing the launch although the model was saved.
-    trainer.accelerator.wait_for_everyone()
-    trainer.accelerator.end_training()
+    finish(trainer)
     return training_args.output_dir
 
 

@@ -11,22 +11,18 @@ The gaps filled here:
    DeepSpeed's CPU Adam over the same groups (DeepSpeed refuses a torch optimizer there by default).
 2. `_get_train_sampler`: length-grouped batching from the lengths the dataset measured before training;
    transformers reads lengths only from a `datasets.Dataset` column and otherwise encodes every sample to get them.
-3. `_load_from_checkpoint`: transformers 5.24 resumes a full model with a plain `load_state_dict` of the checkpoint
-   file, but `save_pretrained` writes Qwen2-VL's legacy key names (`visual.*`, `model.layers.*`), so on resume no
-   weight matches and training silently restarts from the base weights with a "missing keys" warning
-   (huggingface/transformers#43701, fix pending in #48822). Loading the checkpoint through `from_pretrained`
-   applies the key conversion. DeepSpeed (its own checkpoint format) and PEFT adapters are not affected.
+3. resuming a full model: `common.training.FullCheckpointResume` (transformers#43701).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 
 import torch
-from transformers import PreTrainedModel, Trainer
+from transformers import Trainer
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
+from common.training import FullCheckpointResume
 from sft.modeling import param_groups
 
 logger = logging.getLogger(__name__)
@@ -35,7 +31,7 @@ logger = logging.getLogger(__name__)
 _ADAMW = ("adamw_torch", "adamw_torch_fused")
 
 
-class SFTTrainer(Trainer):
+class SFTTrainer(FullCheckpointResume, Trainer):
     def _optimizer_offloaded(self) -> bool:
         config = getattr(self.args, "hf_deepspeed_config", None)
         if config is None:
@@ -85,21 +81,3 @@ class SFTTrainer(Trainer):
                 self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths=lengths
             )
         return super()._get_train_sampler(train_dataset)
-
-    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
-        model = self.model if model is None else model
-        has_weights = any(
-            os.path.isfile(os.path.join(resume_from_checkpoint, name))
-            for name in ("model.safetensors", "model.safetensors.index.json")
-        )
-        if (
-            self.is_deepspeed_enabled
-            or self.is_fsdp_enabled
-            or not isinstance(model, PreTrainedModel)
-            or not has_weights
-        ):
-            super()._load_from_checkpoint(resume_from_checkpoint, model)
-            return
-        saved = type(model).from_pretrained(resume_from_checkpoint, dtype=model.dtype)
-        model.load_state_dict(saved.state_dict())  # strict: every weight must come back
-        logger.info("loaded the model weights of %s", resume_from_checkpoint)

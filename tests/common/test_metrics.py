@@ -12,6 +12,7 @@ from common.metrics import (
     average_precision,
     count_match,
     exact_match,
+    matched_ious,
     meteor,
     multilabel_f1,
     rouge_1,
@@ -116,6 +117,25 @@ def test_average_precision_matches_best_unmatched_truth():
     first, second = (6, 0, 16, 10), (0, 0, 10, 10)
     # IoU(first, t1) = 4/16 = 0.25, IoU(first, t2) = 8/12; IoU(second, t1) = 1.
     assert average_precision([first, second], [t1, t2]) == 1.0
+
+
+MATCHED_CASES = [
+    # (pred, gt, expected)
+    ([(0, 0, 10, 10)], [(0, 0, 10, 20)], [0.5]),
+    ([], [(0, 0, 10, 10)], [0.0]),  # nothing predicted
+    ([(0, 0, 10, 10)], [], []),  # no true boxes
+    ([(20, 0, 30, 10)], [(0, 0, 10, 10)], [0.0]),  # disjoint
+    # Each true box, in order, takes the free prediction with the best IoU; a taken box cannot serve twice.
+    ([(0, 0, 10, 10)], [(0, 0, 10, 10), (0, 0, 10, 10)], [1.0, 0.0]),
+    ([(20, 0, 30, 10), (0, 0, 10, 10)], [(0, 0, 10, 10), (20, 0, 30, 20)], [1.0, 0.5]),
+    # A truth that overlaps no free box takes none: the disjoint box stays for a later truth.
+    ([(50, 50, 60, 60)], [(0, 0, 10, 10), (50, 50, 60, 60)], [0.0, 1.0]),
+]
+
+
+@pytest.mark.parametrize("pred, gt, expected", MATCHED_CASES)
+def test_matched_ious(pred, gt, expected):
+    assert matched_ious(pred, gt) == pytest.approx(expected)
 
 
 ROUGE_CASES = [

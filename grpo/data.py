@@ -1,0 +1,247 @@
+"""GRPO data: the three upstream formats (SPEC 2.2-2.4) into the columns `trl.GRPOTrainer` and the rewards read.
+
+Every format is read and validated by common/data.py (bad records named by file and index, or counted under
+`data_policy: skip`), then mapped to one row per record:
+
+| column | what |
+|---|---|
+| prompt | [system?, user] messages with string content; TRL puts the row's images before the user text |
+| images | the record's images, decoded lazily per access to RGB (common.data.load_image) |
+| solution, task, reward_method, question | ground truth, task name, per-record reward rule, bare question |
+| image_size, input_size | [w, h] of the first image as stored and as resized for the model (box frames) |
+
+Images stay on disk (or in the TinyRS Arrow files) until a batch needs them: `datasets` holds only paths or the
+memory-mapped bytes, and a transform decodes them on access, so a large dataset costs no RAM up front.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import datasets
+from qwen_vl_utils import smart_resize
+
+from common.data import DataError, Record, load_image, read_imagefolder, read_jsonl, read_tinyrs_grpo
+from grpo.configs import JSONL_QUESTION_TEMPLATE, GRPOScriptArguments
+
+logger = logging.getLogger(__name__)
+
+OPEN_ENDED = "open_ended"
+_PLACEHOLDER = re.compile(r"<image>|<video>")
+_MEDIA = datasets.Sequence(datasets.Image(decode=False))
+
+
+def detect_format(path: str) -> str:
+    """imagefolder: a folder with metadata.jsonl; jsonl: *.jsonl files; tinyrs_grpo: a save_to_disk folder or
+    anything else (a Hub id)."""
+    first = path.split(",")[0].strip()
+    if first.endswith(".jsonl"):
+        return "jsonl"
+    if os.path.isdir(first):
+        if os.path.isfile(os.path.join(first, "metadata.jsonl")):
+            return "imagefolder"
+        if any(os.path.isfile(os.path.join(first, name)) for name in ("dataset_dict.json", "state.json")):
+            return "tinyrs_grpo"
+        raise DataError(first, None, "cannot tell the GRPO format: no metadata.jsonl, dataset_dict.json or state.json")
+    if os.path.exists(first):
+        raise DataError(first, None, "cannot tell the GRPO format of this file: give --dataset_format")
+    return "tinyrs_grpo"
+
+
+def user_text(turn_content: str) -> str:
+    return _PLACEHOLDER.sub("", turn_content).strip()
+
+
+def _per_file(values: Sequence[str], files: Sequence[str], what: str) -> list[str | None]:
+    if not values:
+        return [None] * len(files)
+    if len(values) == 1:
+        return list(values) * len(files)
+    if len(values) != len(files):
+        raise ValueError(f"{what}: give one value, or one per dataset file ({len(files)}), got {len(values)}")
+    return list(values)
+
+
+def read_records(args: GRPOScriptArguments) -> tuple[str, list[Record]]:
+    """Reads and validates the dataset; returns (format, records). JSONL records get their file's task when they
+    have none."""
+    if not args.dataset_name:
+        raise ValueError("dataset_name is required (a GRPO imagefolder, TinyRS dataset or JSONL files)")
+    fmt = args.dataset_format if args.dataset_format != "auto" else detect_format(args.dataset_name)
+    if fmt == "imagefolder":
+        results = [read_imagefolder(args.dataset_name, policy=args.data_policy)]
+    elif fmt == "tinyrs_grpo":
+        results = [read_tinyrs_grpo(args.dataset_name, args.dataset_split, policy=args.data_policy)]
+    else:
+        files = args.dataset_files
+        folders = _per_file(args.image_folders, files, "image_folder")
+        tasks = _per_file(args.file_tasks, files, "dataset_tasks")
+        results = []
+        for path, folder, task in zip(files, folders, tasks, strict=True):
+            result = read_jsonl(path, folder, policy=args.data_policy)
+            for record in result.records:
+                record.task = record.task or task
+                if record.task is None:
+                    raise DataError(path, record.index, "no 'task' field and no --dataset_tasks for this file")
+            results.append(result)
+    records = [record for result in results for record in result.records]
+    for result in results:
+        logger.info("%s", result.summary())
+    return fmt, records
+
+
+def _messages(record: Record, fmt: str, args: GRPOScriptArguments) -> tuple[list[dict], str]:
+    system = [turn.content for turn in record.turns if turn.role == "system"]
+    users = [turn for turn in record.turns if turn.role == "user"]
+    if len(users) != 1 or any(turn.role == "assistant" for turn in record.turns):
+        raise DataError(record.source, record.index, "a GRPO prompt must be one user turn (plus a system turn)")
+    question = record.extra.get("question") or user_text(users[0].content)
+    template = args.question_template or (JSONL_QUESTION_TEMPLATE if fmt == "jsonl" else None)
+    if template is None:
+        text = user_text(users[0].content)
+    else:
+        text = template.format(question=question, think_tag=args.think_tag, answer_tag=args.answer_tag)
+    if args.system_prompt is not None:
+        system = [args.system_prompt]
+    messages = [{"role": "system", "content": content} for content in system]
+    messages.append({"role": "user", "content": text})
+    return messages, question
+
+
+def _media(image: Any) -> dict:
+    if isinstance(image, (str, os.PathLike)):
+        return {"path": str(image), "bytes": None}
+    raise TypeError(f"unexpected in-memory image {type(image).__name__}")
+
+
+def rows(records: Sequence[Record], fmt: str, args: GRPOScriptArguments) -> dict[str, list]:
+    """Column-wise rows of the records (images as paths, except TinyRS whose images stay in its Arrow files)."""
+    columns: dict[str, list] = {
+        name: [] for name in ("prompt", "solution", "task", "reward_method", "question", "_source_index")
+    }
+    if fmt != "tinyrs_grpo":
+        columns["_media"] = []
+    for record in records:
+        messages, question = _messages(record, fmt, args)
+        columns["prompt"].append(messages)
+        columns["solution"].append(str(record.solution))
+        columns["task"].append(record.task)
+        columns["reward_method"].append(record.extra.get("accu_reward_method"))
+        columns["question"].append(question)
+        columns["_source_index"].append(record.index)
+        if fmt != "tinyrs_grpo":
+            columns["_media"].append([_media(image) for image in record.images])
+    return columns
+
+
+@dataclass
+class ImageSizer:
+    """The resize Qwen2-VL's processor applies (qwen-vl-utils' smart_resize with the processor's limits), so the
+    rewards can map boxes given in the model's input frame (Qwen2.5-VL) back to the image."""
+
+    factor: int
+    min_pixels: int
+    max_pixels: int
+
+    @classmethod
+    def from_processor(cls, processor: Any) -> ImageSizer:
+        image_processor = processor.image_processor
+        size = image_processor.size
+        return cls(
+            factor=image_processor.patch_size * image_processor.merge_size,
+            min_pixels=size["shortest_edge"],
+            max_pixels=size["longest_edge"],
+        )
+
+    def input_size(self, width: int, height: int) -> list[int]:
+        resized_h, resized_w = smart_resize(
+            height, width, factor=self.factor, min_pixels=self.min_pixels, max_pixels=self.max_pixels
+        )
+        return [resized_w, resized_h]
+
+
+class DecodeImages:
+    """datasets transform: encoded images -> RGB PIL images plus their stored and model-input sizes."""
+
+    def __init__(self, sizer: ImageSizer, media_column: str, single: bool):
+        self.sizer = sizer
+        self.media_column = media_column
+        self.single = single
+
+    def __call__(self, batch: dict[str, list]) -> dict[str, list]:
+        out = {key: value for key, value in batch.items() if key != self.media_column}
+        out["images"], out["image_size"], out["input_size"] = [], [], []
+        for media in batch[self.media_column]:
+            encoded = [media] if self.single else media
+            images = [load_image(item["bytes"] or item["path"]) for item in encoded]
+            out["images"].append(images)
+            first = images[0].size if images else None
+            out["image_size"].append(list(first) if first else None)
+            out["input_size"].append(self.sizer.input_size(*first) if first else None)
+        return out
+
+
+@dataclass
+class GRPOData:
+    dataset: datasets.Dataset
+    format: str
+    tasks: Counter
+    dropped_open_ended: int
+
+    @property
+    def has_open_ended(self) -> bool:
+        return self.tasks.get(OPEN_ENDED, 0) > 0
+
+
+def _tinyrs_images(args: GRPOScriptArguments, indices: list[int]) -> datasets.Dataset:
+    if os.path.isdir(args.dataset_name):
+        source = datasets.load_from_disk(args.dataset_name)
+        if isinstance(source, datasets.DatasetDict):
+            source = source[args.dataset_split]
+    else:
+        source = datasets.load_dataset(args.dataset_name, split=args.dataset_split)
+    source = source.cast_column("image", datasets.Image(decode=False))
+    source = source.remove_columns([name for name in source.column_names if name != "image"])
+    return source.select(indices).rename_column("image", "_image")
+
+
+def build_dataset(args: GRPOScriptArguments, processor: Any) -> GRPOData:
+    fmt, records = read_records(args)
+    dropped = 0
+    if args.judge_policy == "skip":
+        kept = [record for record in records if record.task != OPEN_ENDED]
+        dropped = len(records) - len(kept)
+        if dropped:
+            logger.warning("judge_policy skip: dropped %d open-ended rows of %d", dropped, len(records))
+        records = kept
+    if args.max_samples is not None:
+        records = records[: args.max_samples]
+    if not records:
+        raise DataError(args.dataset_name, None, "no training records left")
+    columns = rows(records, fmt, args)
+    features = {
+        "prompt": [{"role": datasets.Value("string"), "content": datasets.Value("string")}],
+        "solution": datasets.Value("string"),
+        "task": datasets.Value("string"),
+        "reward_method": datasets.Value("string"),
+        "question": datasets.Value("string"),
+        "_source_index": datasets.Value("int64"),
+    }
+    if fmt != "tinyrs_grpo":
+        features["_media"] = _MEDIA
+    dataset = datasets.Dataset.from_dict(columns, features=datasets.Features(features))
+    if fmt == "tinyrs_grpo":
+        images = _tinyrs_images(args, columns["_source_index"])
+        dataset = datasets.concatenate_datasets([dataset, images], axis=1)
+    dataset = dataset.remove_columns("_source_index")
+    media = "_image" if fmt == "tinyrs_grpo" else "_media"
+    dataset.set_transform(DecodeImages(ImageSizer.from_processor(processor), media, single=fmt == "tinyrs_grpo"))
+    tasks = Counter(columns["task"])
+    logger.info("%d GRPO rows (%s) by task: %s", len(dataset), fmt, dict(sorted(tasks.items())))
+    return GRPOData(dataset=dataset, format=fmt, tasks=tasks, dropped_open_ended=dropped)

@@ -1,0 +1,79 @@
+"""TinyRS-R1 typed accuracy (SPEC 5): exact short answers, box IoU, and the LLM judge for open-ended answers.
+
+Upstream dispatched on a positional magic code (`solution[0]` "0" / "1" / "2"); grpo/data.py maps those codes to
+the task names "open_ended", "short_answer" and "bbox" once, at load time (STYLE.md 4).
+"""
+
+from __future__ import annotations
+
+from common.parsing import box_iou, extract_answer, first_ints, parse_box
+
+from .base import Context, Row, Value, unit
+
+SHORT_ANSWER, BBOX, OPEN_ENDED = "short_answer", "bbox", "open_ended"
+
+
+def short_answer_reward(answer: str, solution: str) -> float:
+    """SPEC 5, answer type "1": 1.0 when answer.lower() without "." equals the solution stripped, lower-cased and
+    without ".". Not the ScoreRS scorers' rules (eval.tasks.scorers: substring for the paper protocol,
+    `normalise_label` for the strict one): TinyRS trained with this one.
+
+    >>> short_answer_reward("Dense residential.", " dense residential")
+    1.0
+    >>> short_answer_reward("dense residential area", "dense residential")
+    0.0
+    """
+    return float(answer.lower().replace(".", "") == solution.strip().lower().replace(".", ""))
+
+
+def box_reward(answer: str, solution: str, iou_mode: str = "correct") -> Value:
+    """SPEC 5, answer type "2": IoU of the first four integers of the answer (`first_ints`, upstream's `\\d+` runs)
+    with the true box `[x1, y1, x2, y2]` of the solution, both corner format on the same scale.
+
+    0.0 when the answer has fewer than four integers; None when the solution holds no box (nothing to compare).
+    iou_mode "upstream" reproduces the released reward's bug (SPEC 7.5): it compared the predicted box with
+    itself, so ANY four integers scored 1.0 and the true box was never read. For ablations only.
+
+    >>> box_reward("<answer>[10, 10, 20, 20]</answer>", "[10, 10, 20, 30]")
+    0.5
+    >>> box_reward("[500, 500, 900, 900]", "[10, 10, 20, 30]", iou_mode="upstream")
+    1.0
+    """
+    predicted = first_ints(answer, 4)
+    if iou_mode == "upstream":
+        return 0.0 if predicted is None else 1.0
+    truth = parse_box(solution)
+    if truth is None:
+        return None
+    if predicted is None:
+        return 0.0
+    try:
+        box = tuple(float(v) for v in predicted)
+    except OverflowError:  # a digit run beyond float range: no real box
+        return 0.0
+    return box_iou(box, truth)  # type: ignore[arg-type]  # four values
+
+
+def short_answer_rule(text: str, row: Row, context: Context) -> Value:
+    return short_answer_reward(extract_answer(text, context.options.answer_tag), str(row.get("solution", "")))
+
+
+def bbox_rule(text: str, row: Row, context: Context) -> Value:
+    answer = extract_answer(text, context.options.answer_tag)
+    return box_reward(answer, str(row.get("solution", "")), context.options.iou_mode)
+
+
+def open_ended_rule(text: str, row: Row, context: Context) -> Value:
+    """SPEC 5, answer type "0": the injected judge's 0-10 grade / 10 of the extracted answer, given the question
+    and the row's first image. None without a judge (policy "skip", or offline scoring); `judge_failure_value`
+    when the judge gives no score."""
+    if context.judge is None:
+        return None
+    images = row.get("images") or []
+    score = context.judge.score(
+        question=str(row.get("question") or ""),
+        answer=extract_answer(text, context.options.answer_tag),
+        image=images[0] if images else None,
+    )
+    value = unit(score)
+    return value if value is not None else context.options.judge_failure_value

@@ -1,0 +1,158 @@
+"""GeoVLM-R1's sequential RL: one GRPO stage per task, each starting from the previous stage's final checkpoint
+(SPEC 4: "successively optimized ... for each task").
+
+    python -m grpo.stages --config configs/grpo/geovlm_stages.yaml [--model_name_or_path M] [--data_root D]
+        [--output_dir O] [--stages classification,vqa] [--any_grpo_field value ...]
+    torchrun --nproc_per_node 4 -m grpo.stages --config configs/grpo/geovlm_stages.yaml ...
+
+Stage i trains with its task's recipe (`recipe`, e.g. configs/grpo/geovlm_{task}.yaml) on <data_root>/<task>.jsonl
+with images in <data_root>/images, writes <output_dir>/stages/<NN>_<task>/ and marks it done with `stage.json`. A
+rerun skips finished stages and resumes the interrupted one from its newest checkpoint, so resuming works stage by
+stage. The last stage's model and processor are copied to <output_dir>, which is then a loadable checkpoint. Every
+unrecognised option goes to every stage (e.g. --max_steps 100, --report_to none).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+logger = logging.getLogger(__name__)
+
+DONE = "stage.json"
+# What a saved stage holds besides checkpoints: the model (shards and index), its configs and the processor.
+MODEL_FILE_SUFFIXES = (".safetensors", ".json", ".jinja", ".txt", ".model")
+NOT_MODEL_FILES = ("trainer_state.json", DONE)
+
+
+@dataclass(frozen=True)
+class Stage:
+    index: int
+    task: str
+    recipe: str
+    output_dir: str
+
+    @property
+    def done_marker(self) -> Path:
+        return Path(self.output_dir) / DONE
+
+
+def load_plan(path: str) -> dict:
+    try:
+        plan = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise SystemExit(f"{path}: cannot read the stage plan ({error})") from None
+    if not isinstance(plan, dict) or not isinstance(plan.get("stages"), list) or not plan["stages"]:
+        raise SystemExit(f"{path}: needs a non-empty 'stages' list of task names")
+    for key in ("recipe", "data_root", "output_dir", "model_name_or_path"):
+        if not isinstance(plan.get(key), str):
+            raise SystemExit(f"{path}: needs '{key}' (a string)")
+    return plan
+
+
+def plan_stages(plan: dict, output_dir: str, only: list[str] | None = None) -> list[Stage]:
+    tasks = [str(task) for task in plan["stages"]]
+    unknown = sorted(set(only or ()) - set(tasks))
+    if unknown:
+        raise SystemExit(f"--stages {unknown} are not in the plan's stages {tasks}")
+    stages = []
+    for index, task in enumerate(tasks, start=1):
+        if only and task not in only:
+            continue
+        recipe = plan["recipe"].format(task=task)
+        if not os.path.isfile(recipe):
+            raise SystemExit(f"stage {task}: no recipe {recipe}")
+        stages.append(Stage(index, task, recipe, os.path.join(output_dir, "stages", f"{index:02d}_{task}")))
+    return stages
+
+
+def data_root_files(data_root: str, task: str) -> tuple[str, str]:
+    """GeoVLM layout, as eval reads it too: <root>/<task>.jsonl with images in <root>/images."""
+    return os.path.join(data_root, f"{task}.jsonl"), os.path.join(data_root, "images")
+
+
+def stage_argv(stage: Stage, model: str, data_root: str, overrides: list[str]) -> list[str]:
+    dataset, images = data_root_files(data_root, stage.task)
+    return [
+        "--config", stage.recipe,
+        "--model_name_or_path", model,
+        "--dataset_name", dataset,
+        "--image_folder", images,
+        "--dataset_tasks", stage.task,
+        "--output_dir", stage.output_dir,
+        *overrides,
+    ]  # fmt: skip
+
+
+def is_main_process() -> bool:
+    return os.environ.get("RANK", "0") == "0"
+
+
+def copy_model(source: str, target: str) -> None:
+    """The final stage's model files (not its checkpoints) into target."""
+    os.makedirs(target, exist_ok=True)
+    for entry in sorted(Path(source).iterdir()):
+        if entry.is_file() and entry.suffix in MODEL_FILE_SUFFIXES and entry.name not in NOT_MODEL_FILES:
+            shutil.copy2(entry, Path(target) / entry.name)
+
+
+def run(plan_path: str, *, model: str | None, data_root: str | None, output_dir: str | None,
+        only: list[str] | None, overrides: list[str]) -> str:  # fmt: skip
+    # Imported here so `--help` and plan errors answer without loading torch and TRL.
+    from grpo.train import parse_args, train
+
+    plan = load_plan(plan_path)
+    model = model or plan["model_name_or_path"]
+    data_root = data_root or plan["data_root"]
+    output_dir = output_dir or plan["output_dir"]
+    overrides = [*map(str, plan.get("overrides") or []), *overrides]
+    stages = plan_stages(plan, output_dir, only)
+    for position, stage in enumerate(stages):
+        last = position == len(stages) - 1
+        if stage.done_marker.is_file():
+            logger.info("stage %d %s: done earlier (%s), skipped", stage.index, stage.task, stage.done_marker)
+            model = stage.output_dir
+            continue
+        logger.info("stage %d/%d %s: from %s -> %s", position + 1, len(stages), stage.task, model, stage.output_dir)
+        script_args, training_args, model_args = parse_args(stage_argv(stage, model, data_root, overrides))
+        # The process group stays up between stages: every rank runs the same sequence of trainers.
+        train(script_args, training_args, model_args, end=last)
+        if is_main_process():
+            record = {"task": stage.task, "recipe": stage.recipe, "started_from": model, "index": stage.index}
+            stage.done_marker.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        model = stage.output_dir
+        gc.collect()
+    if is_main_process():
+        copy_model(model, output_dir)
+        logger.info("final model (stage %s) copied to %s", stages[-1].task, output_dir)
+    return output_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--config", required=True, help="stage plan, e.g. configs/grpo/geovlm_stages.yaml")
+    parser.add_argument("--model_name_or_path", help="start model of the first stage (default: the plan's)")
+    parser.add_argument("--data_root", help="folder with <task>.jsonl files and images/ (default: the plan's)")
+    parser.add_argument("--output_dir", help="where stages/ and the final model go (default: the plan's)")
+    parser.add_argument("--stages", help="comma-separated subset of the plan's tasks, in plan order")
+    args, overrides = parser.parse_known_args(argv)
+    logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    only = [task.strip() for task in args.stages.split(",")] if args.stages else None
+    output = run(args.config, model=args.model_name_or_path, data_root=args.data_root, output_dir=args.output_dir,
+                 only=only, overrides=overrides)  # fmt: skip
+    logger.info("GeoVLM-R1 stages finished: %s", output)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

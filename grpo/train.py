@@ -1,0 +1,137 @@
+"""GRPO of Qwen2-VL / Qwen2.5-VL with the stock `trl.GRPOTrainer` and this project's rewards: SAMChat-Zero,
+SAMChat-R1, TinyRS-R1 and GeoVLM-R1's per-task stages (SPEC 4, 5).
+
+    python -m grpo.train --config configs/grpo/RECIPE.yaml [--field value ...]
+    torchrun --nproc_per_node 4 -m grpo.train --config configs/grpo/samchat_r1.yaml ...    # the paper's setup
+    sbatch scripts/slurm/grpo.sbatch samchat_r1 [--field value ...]                          # SLURM
+
+parse (YAML + CLI) -> processor with the pixel limits -> read and validate the data -> judge (only when open-ended
+rows exist) -> rewards from the registry -> model (vision tower frozen or not, LoRA through TRL's ModelConfig) ->
+stock GRPOTrainer -> train, resuming from the newest checkpoint in output_dir -> save model + processor.
+
+What researchers watch for reward hacking is logged beside TRL's own metrics: `rewards/<name>/mean` and `/std`
+per reward, `frac_reward_zero_std` (groups whose G completions scored alike: no learning signal),
+`completions/mean_length` (and min / max / clipped ratio), for SAMChat `samchat/all_keywords_frac` (completions
+naming every keyword at once), and the judge's call / cache / failure counts.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from transformers import TrainerCallback
+from trl import GRPOConfig, ModelConfig, TrlParser, get_peft_config
+from trl import GRPOTrainer as StockGRPOTrainer
+
+from common.data import DataError
+from common.modeling import load_model, load_processor, vision_tower
+from common.training import FullCheckpointResume, finish, init_deepspeed_backend, resume_checkpoint, setup_logging
+from grpo.configs import GRPOScriptArguments
+from grpo.data import build_dataset
+from grpo.judge import Judge, MissingKeyError
+from grpo.rewards import build_reward_funcs
+
+logger = logging.getLogger(__name__)
+
+
+class GRPOTrainer(FullCheckpointResume, StockGRPOTrainer):
+    """The stock trainer; the one gap filled is resuming a full Qwen2-VL checkpoint (common.training)."""
+
+
+class JudgeCounts(TrainerCallback):
+    """Adds the judge's running counts (calls, cached, retries, failures, garbage) to every log line."""
+
+    def __init__(self, judge: Judge):
+        self.judge = judge
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if logs is not None:
+            logs.update({f"judge/{name}": float(value) for name, value in self.judge.counts.items()})
+
+
+def _vision_prefix(model: Any) -> str:
+    tower = vision_tower(model)
+    return next(name for name, module in model.named_modules() if module is tower)
+
+
+def build_model(script_args: GRPOScriptArguments, model_args: ModelConfig) -> tuple[Any, Any]:
+    """(model, peft_config). Full fine-tuning trains everything unless freeze_vision_tower; LoRA (use_peft) puts
+    adapters on model_args.lora_target_modules, never on the vision tower when it is frozen."""
+    model = load_model(
+        model_args.model_name_or_path,
+        dtype=model_args.dtype or "auto",
+        attn_implementation=model_args.attn_implementation or "auto",
+        trust_remote_code=False,
+    )
+    peft_config = get_peft_config(model_args)
+    if script_args.freeze_vision_tower:
+        prefix = _vision_prefix(model)
+        if peft_config is not None:
+            peft_config.exclude_modules = rf"{re.escape(prefix)}\..*"
+        else:
+            for parameter in vision_tower(model).parameters():
+                parameter.requires_grad = False
+    return model, peft_config
+
+
+def train(
+    script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args: ModelConfig, *, end: bool = True
+) -> str:
+    """Trains and saves to output_dir; end=False leaves the process group up for a following stage."""
+    if not model_args.model_name_or_path:
+        raise ValueError("model_name_or_path is required")
+    # Generation pads on the left, so every prompt ends where its completion starts.
+    processor = load_processor(
+        model_args.model_name_or_path,
+        min_pixels=script_args.image_min_pixels,
+        max_pixels=script_args.image_max_pixels,
+        padding_side="left",
+    )
+    # The data is validated before the model loads: a bad record costs seconds, not a GPU allocation.
+    data = build_dataset(script_args, processor)
+    judge = Judge.from_config(script_args.judge_config(training_args.output_dir), needs_judge=data.has_open_ended)
+    reward_funcs = build_reward_funcs(script_args.reward_funcs, script_args.reward_options(), judge)
+    init_deepspeed_backend(training_args)
+    model, peft_config = build_model(script_args, model_args)
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=reward_funcs,
+        args=training_args,
+        train_dataset=data.dataset,
+        processing_class=processor,
+        peft_config=peft_config,
+        callbacks=[JudgeCounts(judge)] if judge is not None else None,
+    )
+    trainer.train(resume_from_checkpoint=resume_checkpoint(training_args))
+    trainer.save_model(training_args.output_dir)
+    trainer.save_state()
+    if judge is not None:
+        logger.info("judge counts: %s", judge.counts)
+    finish(trainer, end=end)
+    return training_args.output_dir
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[GRPOScriptArguments, GRPOConfig, ModelConfig]:
+    parser = TrlParser((GRPOScriptArguments, GRPOConfig, ModelConfig))
+    return parser.parse_args_and_config(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    script_args, training_args, model_args = parse_args(argv)
+    setup_logging(training_args)
+    try:
+        output = train(script_args, training_args, model_args)
+    except DataError as error:
+        logger.error("bad training data: %s", error)
+        return 1
+    except MissingKeyError as error:
+        logger.error("%s", error)
+        return 1
+    logger.info("saved model and processor to %s", output)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

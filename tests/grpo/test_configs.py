@@ -1,0 +1,140 @@
+"""The GRPO recipes: every YAML loads through the stock TrlParser, paper recipes carry SPEC 4's values, the
+launchers exist, and the script arguments reject bad combinations before any data or model is read."""
+
+import subprocess
+
+import pytest
+import yaml
+
+from grpo.configs import GRPOScriptArguments
+from grpo.stages import load_plan
+from grpo.train import parse_args
+
+PAPER = ["samchat_zero", "samchat_r1", "tinyrs_r1"]
+GEOVLM_TASKS = ["classification", "vqa", "counting", "multilabel", "referring_detection", "detection", "captioning"]
+RECIPES = [*PAPER, *(f"geovlm_{task}" for task in GEOVLM_TASKS), "demo"]
+# bf16 needs a GPU, and TRL checks at parse time that this process's share of a step holds whole groups of G: the
+# paper recipes' one prompt per GPU needs 4 processes. The CPU test adapts both and checks the file's values apart.
+CPU = ["--bf16", "false", "--use_cpu", "true", "--per_device_train_batch_size", "4"]
+
+
+def load(repo_root, name, *extra):
+    return parse_args(["--config", str(repo_root / "configs" / "grpo" / f"{name}.yaml"), *CPU, *extra])
+
+
+@pytest.mark.parametrize("name", RECIPES)
+def test_every_recipe_loads_and_states_its_launch_command(repo_root, name):
+    text = (repo_root / "configs" / "grpo" / f"{name}.yaml").read_text()
+    header = "\n".join(line for line in text.splitlines() if line.startswith("#"))
+    assert "-m grpo.train --config configs/grpo/" + f"{name}.yaml" in header
+    script, training, model = load(repo_root, name)
+    assert training.loss_type == "grpo" and training.beta == 0.001
+    assert training.num_generations == 4 and training.temperature == 1.0
+    assert len(training.reward_weights) == len(script.reward_funcs) == 2
+
+
+@pytest.mark.parametrize("name", [*PAPER, *(f"geovlm_{task}" for task in GEOVLM_TASKS)])
+def test_paper_recipes_have_the_paper_settings(repo_root, name):
+    raw = yaml.safe_load((repo_root / "configs" / "grpo" / f"{name}.yaml").read_text())
+    assert raw["bf16"] is True and raw["activation_checkpointing"] is True
+    assert (raw["per_device_train_batch_size"], raw["gradient_accumulation_steps"]) == (1, 1)
+    script, training, model = load(repo_root, name)
+    assert training.learning_rate == 1e-6 and training.lr_scheduler_type == "linear"
+    assert training.warmup_steps == 0 and training.weight_decay == 0.0 and training.max_grad_norm == 1.0
+    assert training.seed == 42
+    assert training.deepspeed == "configs/deepspeed/zero3.json"
+    assert (training.save_steps, training.save_total_limit, training.report_to) == (100, 6, ["wandb"])
+    assert (script.image_min_pixels, script.image_max_pixels) == (3136, 2359296)
+    assert model.attn_implementation == "auto" and model.dtype == "bfloat16"
+
+
+@pytest.mark.parametrize(
+    ("name", "rewards", "think", "mode", "fmt", "epochs", "length"),
+    [
+        ("samchat_zero", ["format", "samchat_keyword"], "reasoning", "search", "imagefolder", 64, 8192),
+        ("samchat_r1", ["format", "samchat_keyword"], "reasoning", "search", "imagefolder", 64, 8192),
+        ("tinyrs_r1", ["format", "tinyrs_accuracy"], "reasoning", "search", "tinyrs_grpo", 64, 8192),
+        ("geovlm_detection", ["format", "geovlm_accuracy"], "think", "fullmatch", "jsonl", 1, 2048),
+    ],
+)
+def test_recipe_rewards_tags_and_lengths(repo_root, name, rewards, think, mode, fmt, epochs, length):
+    script, training, model = load(repo_root, name)
+    assert script.reward_funcs == rewards and script.think_tag == think and script.format_mode == mode
+    assert script.dataset_format == fmt
+    assert training.num_train_epochs == epochs and training.max_completion_length == length
+
+
+def test_starting_models(repo_root):
+    starts = {name: load(repo_root, name)[2].model_name_or_path for name in PAPER}
+    assert starts == {
+        "samchat_zero": "Qwen/Qwen2-VL-2B-Instruct",
+        "samchat_r1": "aybora/Qwen2-VL-SAMChat-Distill",
+        "tinyrs_r1": "aybora/Qwen2-VL-TinyRS-CoT",
+    }
+
+
+def test_cli_overrides_win(repo_root):
+    script, training, model = load(
+        repo_root, "samchat_r1",
+        "--model_name_or_path", "m", "--dataset_name", "d", "--output_dir", "o", "--max_steps", "3",
+        "--report_to", "none", "--iou_mode", "upstream", "--judge_policy", "skip", "--num_generations", "2",
+    )  # fmt: skip
+    assert (model.model_name_or_path, script.dataset_name, training.output_dir) == ("m", "d", "o")
+    assert (training.max_steps, training.report_to, training.num_generations) == (3, [], 2)
+    assert (script.iou_mode, script.judge_policy) == ("upstream", "skip")
+
+
+def test_geovlm_stage_plan_names_a_recipe_per_stage(repo_root):
+    plan = load_plan(str(repo_root / "configs/grpo/geovlm_stages.yaml"))
+    assert plan["stages"] == GEOVLM_TASKS
+    for task in plan["stages"]:
+        assert (repo_root / plan["recipe"].format(task=task)).is_file()
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"reward_funcs": ["format", "nope"]}, "unknown reward"),
+        ({"reward_funcs": []}, "reward_funcs is empty"),
+        ({"dataset_format": "parquet"}, "dataset_format must be one of"),
+        ({"judge_policy": "maybe"}, "judge_policy must be one of"),
+        ({"data_policy": "ignore"}, "data_policy must be one of"),
+        ({"max_samples": 0}, "max_samples must be positive"),
+    ],
+)
+def test_script_arguments_reject_bad_values(fields, message):
+    with pytest.raises(ValueError, match=message):
+        GRPOScriptArguments(**fields)
+
+
+def test_judge_config_defaults_to_a_cache_in_the_output_dir():
+    config = GRPOScriptArguments(judge_base_url="http://127.0.0.1:8000/v1").judge_config("runs/x/")
+    assert config.cache_path == "runs/x/judge_cache.jsonl"
+    assert config.base_url == "http://127.0.0.1:8000/v1" and config.model == "gpt-4.1-mini-2025-04-14"
+    assert config.temperature == 0.2 and config.policy == "judge"
+
+
+def test_sbatch_help_and_recipe_lookup(repo_root):
+    def run(*args):
+        return subprocess.run(
+            ["bash", "scripts/slurm/grpo.sbatch", *args], cwd=repo_root, capture_output=True, text=True
+        )
+
+    result = run("--help")
+    assert result.returncode == 0 and result.stdout.startswith("GRPO on SLURM")
+    assert "sbatch scripts/slurm/grpo.sbatch samchat_r1" in result.stdout
+    missing = run("no_such_recipe")
+    assert missing.returncode == 2 and "no recipe configs/grpo/no_such_recipe.yaml" in missing.stderr
+    assert run().returncode == 2
+
+
+@pytest.mark.parametrize("name", ["ddp", "zero2", "zero3"])
+def test_accelerate_configs_name_existing_deepspeed_files(repo_root, name):
+    config = yaml.safe_load((repo_root / "configs/accelerate" / f"{name}.yaml").read_text())
+    assert config["num_processes"] == 4 and config["use_cpu"] is False
+    if name == "ddp":
+        assert config["distributed_type"] == "MULTI_GPU"
+    else:
+        ds = config["deepspeed_config"]
+        assert config["distributed_type"] == "DEEPSPEED" and (repo_root / ds["deepspeed_config_file"]).is_file()
+        assert ds["zero3_init_flag"] is (name == "zero3")

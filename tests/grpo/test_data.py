@@ -1,0 +1,145 @@
+"""grpo.data: the three GRPO formats become prompt / images / solution / task / ... rows (SPEC 2.2-2.4, 4), images
+decode lazily to RGB, open-ended rows follow the judge policy, and bad data is named by file and record."""
+
+import json
+
+import pytest
+from PIL import Image
+
+from common.data import DataError
+from common.modeling import load_processor
+from common.prompts import REASONING_SYSTEM, SAMCHAT_GRPO_SUFFIX, SAMCHAT_GRPO_SYSTEM
+from grpo.configs import GRPOScriptArguments
+from grpo.data import ImageSizer, build_dataset, detect_format
+
+GEOVLM_TASKS = ["captioning", "classification", "counting", "detection", "multilabel", "referring_detection", "vqa"]
+
+
+@pytest.fixture(scope="module")
+def processor(tiny_model_dir):
+    return load_processor(tiny_model_dir, padding_side="left")
+
+
+def build(processor, **fields):
+    return build_dataset(GRPOScriptArguments(**fields), processor)
+
+
+def test_detect_format(synthetic_dir, tmp_path):
+    assert detect_format(str(synthetic_dir / "samdata/grpo")) == "imagefolder"
+    assert detect_format(str(synthetic_dir / "vhm_grpo")) == "tinyrs_grpo"
+    assert detect_format(f"{synthetic_dir}/geovlm/vqa.jsonl,{synthetic_dir}/geovlm/counting.jsonl") == "jsonl"
+    assert detect_format("aybora/VHM_dataset_grpo") == "tinyrs_grpo"  # not a local path: a Hub id
+    with pytest.raises(DataError, match="cannot tell the GRPO format"):
+        detect_format(str(tmp_path))
+
+
+def test_samchat_imagefolder_rows(synthetic_dir, processor):
+    data = build(processor, dataset_name=str(synthetic_dir / "samdata/grpo"))
+    metadata = [json.loads(line) for line in (synthetic_dir / "samdata/grpo/metadata.jsonl").read_text().splitlines()]
+    assert data.format == "imagefolder" and len(data.dataset) == len(metadata) == 6
+    assert data.tasks == {"samchat": 6} and not data.has_open_ended
+    row = data.dataset[0]
+    assert row["prompt"] == [
+        {"role": "system", "content": SAMCHAT_GRPO_SYSTEM},
+        {"role": "user", "content": metadata[0]["question"] + SAMCHAT_GRPO_SUFFIX},
+    ]
+    assert [r["solution"] for r in data.dataset] == [m["solution"] for m in metadata]
+    assert row["question"] == metadata[0]["question"] and row["reward_method"] is None
+    (image,) = row["images"]
+    assert isinstance(image, Image.Image) and image.mode == "RGB"
+    assert row["image_size"] == list(image.size)
+    assert row["input_size"] == ImageSizer.from_processor(processor).input_size(*image.size)
+    assert "_media" not in row
+
+
+def test_image_sizer_follows_qwen_resize():
+    sizer = ImageSizer(factor=28, min_pixels=3136, max_pixels=2359296)
+    assert sizer.input_size(1000, 500) == [1008, 504]
+    assert sizer.input_size(4000, 4000) == [1526 // 28 * 28, 1526 // 28 * 28]
+    assert ImageSizer(factor=28, min_pixels=3136, max_pixels=12544).input_size(448, 448) == [112, 112]
+
+
+def test_tinyrs_rows_and_judge_policy(synthetic_dir, processor):
+    data = build(processor, dataset_name=str(synthetic_dir / "vhm_grpo"))
+    assert data.format == "tinyrs_grpo"
+    assert data.tasks == {"open_ended": 2, "short_answer": 2, "bbox": 2} and data.has_open_ended
+    row = data.dataset[0]
+    assert row["prompt"][0] == {"role": "system", "content": REASONING_SYSTEM}
+    assert row["prompt"][1] == {"role": "user", "content": "Describe this image in detail."}
+    assert row["task"] == "open_ended" and row["question"] == "Describe this image in detail."
+    assert row["images"][0].mode == "RGB" and row["solution"].startswith("The image is an overhead view")
+
+    skipped = build(processor, dataset_name=str(synthetic_dir / "vhm_grpo"), judge_policy="skip")
+    assert skipped.dropped_open_ended == 2 and len(skipped.dataset) == 4
+    assert "open_ended" not in {r["task"] for r in skipped.dataset}
+
+
+def test_geovlm_jsonl_files_with_the_think_template(synthetic_dir, processor):
+    files = ",".join(str(synthetic_dir / "geovlm" / f"{task}.jsonl") for task in ("vqa", "counting"))
+    data = build(processor, dataset_name=files, image_folder=str(synthetic_dir / "geovlm/images"), think_tag="think")
+    assert data.format == "jsonl" and data.tasks == {"vqa": 3, "counting": 3}
+    first = json.loads((synthetic_dir / "geovlm/vqa.jsonl").read_text().splitlines()[0])
+    question = first["conversations"][0]["value"].replace("<image>", "")
+    row = data.dataset[0]
+    assert row["prompt"] == [
+        {
+            "role": "user",
+            "content": f"{question} Output the thinking process in <think> </think> and final answer in "
+            "<answer> </answer> tags.",
+        }
+    ]
+    assert row["question"] == question and row["solution"] == first["conversations"][1]["value"]
+
+
+def test_jsonl_task_from_the_file_and_reward_method_from_the_record(synthetic_dir, processor, tmp_path):
+    records = [json.loads(line) for line in (synthetic_dir / "geovlm/vqa.jsonl").read_text().splitlines()]
+    for record in records:
+        del record["task"]
+    records[1]["accu_reward_method"] = "yes_no"
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    folder = str(synthetic_dir / "geovlm/images")
+    with pytest.raises(DataError, match=r"mixed.jsonl: record 1: no 'task' field"):
+        build(processor, dataset_name=str(path), image_folder=folder)
+    data = build(processor, dataset_name=str(path), image_folder=folder, dataset_tasks="vqa", max_samples=2)
+    assert [r["task"] for r in data.dataset] == ["vqa", "vqa"]
+    assert [r["reward_method"] for r in data.dataset] == [None, "yes_no"]
+
+
+def test_system_prompt_and_question_template_overrides(synthetic_dir, processor):
+    data = build(
+        processor,
+        dataset_name=str(synthetic_dir / "samdata/grpo"),
+        system_prompt="S",
+        question_template="Q: {question} <{think_tag}>",
+    )
+    question = data.dataset[0]["question"]
+    assert data.dataset[0]["prompt"] == [
+        {"role": "system", "content": "S"},
+        {"role": "user", "content": f"Q: {question} <reasoning>"},
+    ]
+
+
+def test_bad_records_are_named_or_counted(synthetic_dir, processor, tmp_path):
+    folder = tmp_path / "grpo"
+    folder.mkdir()
+    for name in ("a.jpg", "b.jpg"):
+        (folder / name).write_bytes((synthetic_dir / "samdata/grpo/grpo_0000.jpg").read_bytes())
+    lines = [
+        {"file_name": "a.jpg", "question": "q", "solution": "1"},
+        {"file_name": "missing.jpg", "question": "q", "solution": "0"},
+        {"file_name": "b.jpg", "question": "q", "solution": "0"},
+    ]
+    (folder / "metadata.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    with pytest.raises(DataError, match=r"metadata.jsonl: record 2: image not found"):
+        build(processor, dataset_name=str(folder))
+    data = build(processor, dataset_name=str(folder), data_policy="skip")
+    assert [r["solution"] for r in data.dataset] == ["1", "0"]
+
+
+def test_nothing_left_is_an_error(synthetic_dir, processor, tmp_path):
+    path = tmp_path / "open.jsonl"
+    records = [json.loads(line) for line in (synthetic_dir / "geovlm/vqa.jsonl").read_text().splitlines()]
+    path.write_text("".join(json.dumps({**r, "task": "open_ended"}) + "\n" for r in records))
+    with pytest.raises(DataError, match="no training records left"):
+        build(processor, dataset_name=str(path), image_folder=str(synthetic_dir / "geovlm/images"), judge_policy="skip")

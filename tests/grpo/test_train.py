@@ -1,0 +1,119 @@
+"""grpo.train end to end on the tiny model and synthetic SAMChat data: the stock GRPOTrainer trains with per-device
+batch > 1 and G = 4, logs every reward and the reward-hacking signals, saves, reloads, resumes exactly, and runs
+under torchrun (DDP) and DeepSpeed ZeRO-3 with beta > 0 (PLATFORM.md)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from common.modeling import load_model
+from common.tiny_model import build_tiny_model
+from grpo.train import main
+
+pytestmark = pytest.mark.slow
+
+# format and samchat_keyword score 0 for a random model's text; completion_length gives the group variance that
+# makes advantages, and hence gradients, non-zero (PLATFORM.md test pitfall).
+REWARDS = ["--reward_funcs", "format", "samchat_keyword", "completion_length", "--reward_weights", "1", "1", "1"]
+
+
+def demo_args(tiny_model_dir, synthetic_dir, output_dir, *extra):
+    return [
+        "--config", "configs/grpo/demo.yaml",
+        "--model_name_or_path", str(tiny_model_dir),
+        "--dataset_name", str(synthetic_dir / "samdata/grpo"),
+        "--output_dir", str(output_dir),
+        "--max_completion_length", "16", "--report_to", "none", "--logging_steps", "1",
+        *REWARDS, *extra,
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def in_repo(repo_root, monkeypatch):
+    monkeypatch.chdir(repo_root)
+
+
+def weights(path):
+    return {name: p.detach().clone() for name, p in load_model(path, dtype="float32").named_parameters()}
+
+
+def log_history(output_dir):
+    return json.loads((output_dir / "trainer_state.json").read_text())["log_history"]
+
+
+def test_demo_recipe_trains_logs_saves_and_reloads(in_repo, tiny_model_dir, synthetic_dir, tmp_path):
+    out = tmp_path / "grpo"
+    assert main(demo_args(tiny_model_dir, synthetic_dir, out, "--max_steps", "3")) == 0
+    history = log_history(out)
+    steps = [entry for entry in history if "loss" in entry]
+    assert len(steps) == 3
+    for key in (
+        "rewards/format/mean", "rewards/samchat_keyword/mean", "rewards/completion_length/mean",
+        "frac_reward_zero_std", "completions/mean_length", "reward", "kl",
+    ):  # fmt: skip
+        assert key in steps[0], key
+    # 8 completions per step = 2 prompts x G 4 (per-device batch 8 > 1).
+    assert all(0.0 <= entry["rewards/completion_length/mean"] <= 1.0 for entry in steps)
+    before, after = weights(tiny_model_dir), weights(out)
+    changed = [name for name in before if not torch.equal(before[name], after[name])]
+    assert any("visual" in name for name in changed) and any("layers" in name for name in changed)
+    assert (out / "processor_config.json").is_file() and (out / "chat_template.jinja").is_file()
+
+
+def test_frozen_vision_tower_stays_put(in_repo, tiny_model_dir, synthetic_dir, tmp_path):
+    out = tmp_path / "frozen"
+    assert main(demo_args(tiny_model_dir, synthetic_dir, out, "--max_steps", "1", "--freeze_vision_tower", "true")) == 0
+    before, after = weights(tiny_model_dir), weights(out)
+    changed = {name for name in before if not torch.equal(before[name], after[name])}
+    assert changed and not any("visual" in name for name in changed)
+
+
+def test_resume_ends_with_the_weights_of_an_uninterrupted_run(in_repo, tiny_model_dir, synthetic_dir, tmp_path):
+    full, resumed = tmp_path / "full", tmp_path / "resumed"
+    # beta 0: no reference model, whose weights come from the start model rather than the checkpoint.
+    common = ["--max_steps", "4", "--save_steps", "2", "--save_total_limit", "3", "--beta", "0"]
+    assert main(demo_args(tiny_model_dir, synthetic_dir, full, *common)) == 0
+    # An interrupted run: only its first checkpoint exists; the rerun finds it in output_dir and continues. It names
+    # another start model, so only the checkpoint's weights can make it end where the uninterrupted run ended.
+    resumed.mkdir()
+    shutil.copytree(full / "checkpoint-2", resumed / "checkpoint-2")
+    other_start = build_tiny_model(tmp_path / "other", seed=1)
+    assert main(demo_args(other_start, synthetic_dir, resumed, *common)) == 0
+    a, b = weights(full), weights(resumed)
+    assert all(torch.equal(a[name], b[name]) for name in a)
+    assert [e["step"] for e in log_history(resumed) if "loss" in e] == [1, 2, 3, 4]
+
+
+def test_lora_trains_adapters_only(in_repo, tiny_model_dir, synthetic_dir, tmp_path):
+    out = tmp_path / "lora"
+    extra = ["--max_steps", "1", "--use_peft", "true", "--lora_r", "4", "--lora_target_modules", "q_proj", "v_proj"]
+    assert main(demo_args(tiny_model_dir, synthetic_dir, out, *extra)) == 0
+    config = json.loads((out / "adapter_config.json").read_text())
+    assert config["r"] == 4 and set(config["target_modules"]) == {"q_proj", "v_proj"}
+
+
+def launch(repo_root, launcher, args, tmp_path):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "TORCH_EXTENSIONS_DIR": str(repo_root / "outputs/.torch_extensions")}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "0",
+               "-m", "grpo.train", *args]  # fmt: skip
+    result = subprocess.run(command, cwd=repo_root, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result
+
+
+@pytest.mark.parametrize("deepspeed", [None, "configs/deepspeed/zero3.json"], ids=["ddp", "zero3"])
+def test_two_ranks_with_a_reference_model(repo_root, tiny_model_dir, synthetic_dir, tmp_path, deepspeed):
+    out = tmp_path / "dist"
+    # per-device batch 4 on 2 ranks: 8 completions per step = 2 prompts x G 4, each group spread over both ranks.
+    args = demo_args(tiny_model_dir, synthetic_dir, out, "--max_steps", "2", "--per_device_train_batch_size", "4")
+    if deepspeed:
+        args += ["--deepspeed", deepspeed]
+    launch(repo_root, "torchrun", args, tmp_path)
+    steps = [entry for entry in log_history(out) if "loss" in entry]
+    assert len(steps) == 2 and all("kl" in entry for entry in steps)  # beta 0.001: a reference model ran
+    assert weights(out).keys() == weights(tiny_model_dir).keys()
