@@ -85,6 +85,7 @@ def stage_argv(stage: Stage, model: str, data_root: str, overrides: list[str]) -
         "--config", stage.recipe,
         "--model_name_or_path", model,
         "--dataset_name", dataset,
+        "--dataset_format", "jsonl",
         "--image_folder", images,
         "--dataset_tasks", stage.task,
         "--output_dir", stage.output_dir,

@@ -43,6 +43,7 @@ def test_stage_arguments_chain_the_models():
         "--config", "configs/grpo/geovlm_vqa.yaml",
         "--model_name_or_path", "o/stages/01_classification",
         "--dataset_name", "D/vqa.jsonl",
+        "--dataset_format", "jsonl",
         "--image_folder", "D/images",
         "--dataset_tasks", "vqa",
         "--output_dir", "o/stages/02_vqa",

@@ -97,9 +97,9 @@ def test_lora_trains_adapters_only(in_repo, tiny_model_dir, synthetic_dir, tmp_p
     assert config["r"] == 4 and set(config["target_modules"]) == {"q_proj", "v_proj"}
 
 
-def launch(repo_root, launcher, args, tmp_path):
+def torchrun(repo_root, args):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "TORCH_EXTENSIONS_DIR": str(repo_root / "outputs/.torch_extensions")}
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "0",
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                "-m", "grpo.train", *args]  # fmt: skip
     result = subprocess.run(command, cwd=repo_root, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-4000:]
@@ -113,7 +113,7 @@ def test_two_ranks_with_a_reference_model(repo_root, tiny_model_dir, synthetic_d
     args = demo_args(tiny_model_dir, synthetic_dir, out, "--max_steps", "2", "--per_device_train_batch_size", "4")
     if deepspeed:
         args += ["--deepspeed", deepspeed]
-    launch(repo_root, "torchrun", args, tmp_path)
+    torchrun(repo_root, args)
     steps = [entry for entry in log_history(out) if "loss" in entry]
     assert len(steps) == 2 and all("kl" in entry for entry in steps)  # beta 0.001: a reference model ran
     assert weights(out).keys() == weights(tiny_model_dir).keys()
