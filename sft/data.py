@@ -341,6 +341,22 @@ class SFTDataset(torch.utils.data.Dataset):
         return item
 
 
+def load_sft_processor(data_args: Any, model_args: Any) -> Any:
+    """The processor with the recipe's image / video limits, padding on the right (training, not generation)."""
+    from common.modeling import load_processor
+
+    return load_processor(
+        model_args.model_name_or_path,
+        min_pixels=data_args.image_min_pixels,
+        max_pixels=data_args.image_max_pixels,
+        video_min_pixels=data_args.video_min_pixels,
+        video_max_pixels=data_args.video_max_pixels,
+        video_fps=data_args.video_fps,
+        padding_side="right",
+        trust_remote_code=model_args.trust_remote_code,
+    )
+
+
 def build_dataset(data_args: Any, processor: Any) -> SFTDataset:
     """Read and validate the whole JSON (data_policy), then measure every record (overlong_policy)."""
     if not data_args.data_path:
@@ -485,7 +501,6 @@ class PreviewArguments:
 def main(argv: list[str] | None = None) -> int:
     from trl import TrlParser
 
-    from common.modeling import load_processor
     from sft.configs import DataArguments, ModelArguments, SFTConfig
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -506,16 +521,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown arguments {unknown}", file=sys.stderr)  # noqa: T201 - CLI output
         return 2
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    processor = load_processor(
-        model_args.model_name_or_path,
-        min_pixels=data_args.image_min_pixels,
-        max_pixels=data_args.image_max_pixels,
-        video_min_pixels=data_args.video_min_pixels,
-        video_max_pixels=data_args.video_max_pixels,
-        video_fps=data_args.video_fps,
-        padding_side="right",
-        trust_remote_code=model_args.trust_remote_code,
-    )
+    processor = load_sft_processor(data_args, model_args)
     try:
         # The whole file is validated (as training would); only the first n records are encoded.
         result = read_llava(data_args.data_path, data_args.image_folder, policy=data_args.data_policy)

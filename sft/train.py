@@ -17,10 +17,9 @@ import logging
 from trl import TrlParser
 
 from common.data import DataError
-from common.modeling import load_processor
 from common.training import finish, init_deepspeed_backend, resume_checkpoint, setup_logging
 from sft.configs import DataArguments, ModelArguments, SFTConfig
-from sft.data import SFTCollator, build_dataset
+from sft.data import SFTCollator, build_dataset, load_sft_processor
 from sft.modeling import build_model, trainable_summary
 from sft.trainer import SFTTrainer
 
@@ -30,16 +29,7 @@ logger = logging.getLogger(__name__)
 def train(data_args: DataArguments, model_args: ModelArguments, training_args: SFTConfig) -> str:
     if not model_args.model_name_or_path:
         raise ValueError("model_name_or_path is required")
-    processor = load_processor(
-        model_args.model_name_or_path,
-        min_pixels=data_args.image_min_pixels,
-        max_pixels=data_args.image_max_pixels,
-        video_min_pixels=data_args.video_min_pixels,
-        video_max_pixels=data_args.video_max_pixels,
-        video_fps=data_args.video_fps,
-        padding_side="right",
-        trust_remote_code=model_args.trust_remote_code,
-    )
+    processor = load_sft_processor(data_args, model_args)
     # The data is validated and measured before the model loads: a bad record costs seconds, not a GPU allocation.
     dataset = build_dataset(data_args, processor)
     logger.info("%d training records (%d tokens)", len(dataset), sum(dataset.lengths))

@@ -48,7 +48,8 @@ def log_history(output_dir):
 
 def test_demo_recipe_trains_logs_saves_and_reloads(in_repo, tiny_model_dir, synthetic_dir, tmp_path):
     out = tmp_path / "grpo"
-    assert main(demo_args(tiny_model_dir, synthetic_dir, out, "--max_steps", "3")) == 0
+    extra = ["--max_steps", "3", "--per_device_train_batch_size", "8"]
+    assert main(demo_args(tiny_model_dir, synthetic_dir, out, *extra)) == 0
     history = log_history(out)
     steps = [entry for entry in history if "loss" in entry]
     assert len(steps) == 3
