@@ -13,7 +13,9 @@ from grpo.train import parse_args as parse_grpo
 from sft.configs import DataArguments, ModelArguments, SFTConfig
 from tests.conftest import REPO_ROOT
 
-CONFIGS = sorted(path.relative_to(REPO_ROOT).as_posix() for path in (REPO_ROOT / "configs").rglob("*") if path.is_file())
+CONFIGS = sorted(
+    path.relative_to(REPO_ROOT).as_posix() for path in (REPO_ROOT / "configs").rglob("*") if path.is_file()
+)
 # bf16 / tf32 need a GPU; the GRPO paper recipes' one prompt per GPU needs 4 processes for TRL's group check.
 SFT_CPU = ["--bf16", "false", "--tf32", "false"]
 GRPO_CPU = ["--bf16", "false", "--use_cpu", "true", "--per_device_train_batch_size", "4"]
