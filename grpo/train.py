@@ -21,9 +21,9 @@ import logging
 import re
 from typing import Any
 
-from transformers import TrainerCallback
 from trl import GRPOConfig, ModelConfig, TrlParser, get_peft_config
 from trl import GRPOTrainer as StockGRPOTrainer
+from trl.trainer.utils import RepeatSampler
 
 from common.data import DataError
 from common.modeling import load_model, load_processor, vision_tower
@@ -36,19 +36,45 @@ from grpo.rewards import build_reward_funcs
 logger = logging.getLogger(__name__)
 
 
+class EpochSeededRepeatSampler(RepeatSampler):
+    """TRL's RepeatSampler, with the shuffle of each epoch seeded by (seed, epoch).
+
+    The stock sampler draws every epoch's permutation from one generator seeded once, and has no `set_epoch`, so a
+    run resumed in epoch k restarts that generator and replays epoch 0's order: resuming is exact only within the
+    first epoch (measured: weights differ by 1e-4 after resuming across an epoch boundary). The Trainer calls
+    `set_epoch` at the start of every epoch, resumed or not, so both runs see the same order.
+    """
+
+    def set_epoch(self, epoch: int) -> None:
+        if self.shuffle and self.seed is not None:
+            self.generator.manual_seed(self.seed + epoch)
+
+
 class GRPOTrainer(FullCheckpointResume, StockGRPOTrainer):
-    """The stock trainer; the one gap filled is resuming a full Qwen2-VL checkpoint (common.training)."""
+    """The stock trainer with three gaps filled: resuming a full Qwen2-VL checkpoint (common.training), resuming
+    across epochs with the same data order (EpochSeededRepeatSampler), and the judge's running counts (calls,
+    cached, retries, failures, garbage) in every log line. A callback cannot add the counts: Trainer.log writes
+    log_history and calls the reporters' on_log with its own copy of the metrics first."""
 
+    judge: Judge | None = None
 
-class JudgeCounts(TrainerCallback):
-    """Adds the judge's running counts (calls, cached, retries, failures, garbage) to every log line."""
+    def _get_train_sampler(self, dataset=None):
+        sampler = super()._get_train_sampler(dataset)
+        if type(sampler) is not RepeatSampler:  # a TRL version with another sampler: leave it alone
+            return sampler
+        return EpochSeededRepeatSampler(
+            data_source=sampler.data_source,
+            mini_repeat_count=sampler.mini_repeat_count,
+            batch_size=sampler.batch_size,
+            repeat_count=sampler.repeat_count,
+            shuffle=sampler.shuffle,
+            seed=sampler.seed,
+        )
 
-    def __init__(self, judge: Judge):
-        self.judge = judge
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        if logs is not None:
-            logs.update({f"judge/{name}": float(value) for name, value in self.judge.counts.items()})
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if self.judge is not None:
+            logs = {**logs, **{f"judge/{name}": float(value) for name, value in self.judge.counts.items()}}
+        super().log(logs, start_time)
 
 
 def _vision_prefix(model: Any) -> str:
@@ -102,8 +128,8 @@ def train(
         train_dataset=data.dataset,
         processing_class=processor,
         peft_config=peft_config,
-        callbacks=[JudgeCounts(judge)] if judge is not None else None,
     )
+    trainer.judge = judge
     trainer.train(resume_from_checkpoint=resume_checkpoint(training_args))
     trainer.save_model(training_args.output_dir)
     trainer.save_state()

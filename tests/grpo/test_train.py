@@ -77,7 +77,10 @@ def test_frozen_vision_tower_stays_put(in_repo, tiny_model_dir, synthetic_dir, t
 def test_resume_ends_with_the_weights_of_an_uninterrupted_run(in_repo, tiny_model_dir, synthetic_dir, tmp_path):
     full, resumed = tmp_path / "full", tmp_path / "resumed"
     # beta 0: no reference model, whose weights come from the start model rather than the checkpoint.
+    # 4 prompts per step from the 6-image synthetic set: one step per epoch, so the rerun resumes in a later epoch
+    # than it saved in, and must still draw each epoch's prompts in the same order (EpochSeededRepeatSampler).
     common = ["--max_steps", "4", "--save_steps", "2", "--save_total_limit", "3", "--beta", "0"]
+    common += ["--per_device_train_batch_size", "16"]
     assert main(demo_args(tiny_model_dir, synthetic_dir, full, *common)) == 0
     # An interrupted run: only its first checkpoint exists; the rerun finds it in output_dir and continues. It names
     # another start model, so only the checkpoint's weights can make it end where the uninterrupted run ended.
@@ -88,6 +91,7 @@ def test_resume_ends_with_the_weights_of_an_uninterrupted_run(in_repo, tiny_mode
     a, b = weights(full), weights(resumed)
     assert all(torch.equal(a[name], b[name]) for name in a)
     assert [e["step"] for e in log_history(resumed) if "loss" in e] == [1, 2, 3, 4]
+    assert [e["epoch"] for e in log_history(full) if "loss" in e] == [1.0, 2.0, 3.0, 4.0]
 
 
 def test_lora_trains_adapters_only(in_repo, tiny_model_dir, synthetic_dir, tmp_path):
@@ -118,3 +122,42 @@ def test_two_ranks_with_a_reference_model(repo_root, tiny_model_dir, synthetic_d
     steps = [entry for entry in log_history(out) if "loss" in entry]
     assert len(steps) == 2 and all("kl" in entry for entry in steps)  # beta 0.001: a reference model ran
     assert weights(out).keys() == weights(tiny_model_dir).keys()
+
+
+def test_tinyrs_training_survives_a_failing_judge(
+    in_repo, tiny_model_dir, synthetic_dir, tmp_path, monkeypatch, caplog
+):
+    # A loopback OpenAI-compatible server (tests/grpo/test_judge.py) that grades the first open-ended answer, then
+    # answers 500 forever: the run must finish, count the failures in its logs, and never show the key.
+    from http.server import ThreadingHTTPServer
+    from threading import Thread
+
+    from tests.grpo.test_judge import KEY, KEY_ENV, FakeOpenAI, Step, _Handler
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd.fake = FakeOpenAI()
+    httpd.fake.reset(Step(text="Score: 7"), Step(status=500))
+    Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(KEY_ENV, KEY)
+    out = tmp_path / "tinyrs"
+    args = demo_args(tiny_model_dir, synthetic_dir, out, "--max_steps", "2", "--per_device_train_batch_size", "16")
+    args += [
+        "--dataset_name", str(synthetic_dir / "vhm_grpo"), "--dataset_format", "tinyrs_grpo",
+        "--reward_funcs", "format", "tinyrs_accuracy", "completion_length", "--reward_weights", "1", "1", "1",
+        "--judge_policy", "judge", "--judge_base_url", f"http://127.0.0.1:{httpd.server_address[1]}/v1",
+        "--judge_api_key_env", KEY_ENV, "--judge_max_retries", "1", "--judge_backoff", "0.01",
+    ]  # fmt: skip
+    try:
+        with caplog.at_level("INFO"):
+            assert main(args) == 0
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    last = [entry for entry in log_history(out) if "loss" in entry][-1]
+    assert last["judge/calls"] >= 2 and last["judge/failures"] >= 1
+    assert "rewards/tinyrs_accuracy/mean" in last
+    assert len(httpd.fake.requests) >= 3  # one graded, then a failure and its retry
+    saved = "".join(path.read_text(errors="ignore") for path in out.rglob("*") if path.suffix in (".json", ".jsonl"))
+    assert KEY not in caplog.text and KEY not in saved
