@@ -113,9 +113,8 @@ def matched_ious(pred: Sequence[Box], gt: Sequence[Box]) -> list[float]:
 
     The true boxes are taken in order; each takes the still unmatched prediction with the highest IoU (the first
     one on ties) and scores that IoU; a true box that overlaps no unmatched prediction scores 0.0 and takes none.
-    This is the matching of `eval.tasks.geovlm.all_matched`: for any threshold t > 0, every true box is matched
-    at IoU >= t there exactly when every value here is >= t, so a reward built on these values and the
-    acc@t metric read the same pairs.
+    The one matching of referring detection: the GeoVLM acc@t metric (`eval.tasks.geovlm.all_matched`: every
+    value >= t) and the referring_iou reward (their mean) read the same pairs.
 
     >>> matched_ious([(0, 0, 10, 10), (20, 0, 30, 10)], [(20, 0, 30, 10), (0, 0, 10, 20)])
     [1.0, 0.5]

@@ -1,5 +1,5 @@
 """What every training entry point (sft.train, grpo.train) does around its trainer: logging, resuming, starting
-DeepSpeed's communication backend, loading a resumed full checkpoint correctly, and leaving together."""
+DeepSpeed's communication backend, loading a resumed full checkpoint correctly, saving, and leaving together."""
 
 from __future__ import annotations
 
@@ -50,6 +50,16 @@ def init_deepspeed_backend(training_args: Any) -> None:
     import deepspeed
 
     deepspeed.init_distributed(dist_backend="gloo" if training_args.use_cpu else "nccl")
+
+
+def train_and_save(trainer: Any, training_args: Any, *, end: bool = True) -> str:
+    """Train (resuming from resume_checkpoint), save the model, processor and trainer state to output_dir, and
+    leave together (`finish`). Returns output_dir."""
+    trainer.train(resume_from_checkpoint=resume_checkpoint(training_args))
+    trainer.save_model(training_args.output_dir)
+    trainer.save_state()
+    finish(trainer, end=end)
+    return training_args.output_dir
 
 
 def finish(trainer: Any, *, end: bool = True) -> None:

@@ -27,7 +27,7 @@ from trl.trainer.utils import RepeatSampler
 
 from common.data import DataError
 from common.modeling import load_model, load_processor, vision_tower
-from common.training import FullCheckpointResume, finish, init_deepspeed_backend, resume_checkpoint, setup_logging
+from common.training import FullCheckpointResume, init_deepspeed_backend, setup_logging, train_and_save
 from grpo.configs import GRPOScriptArguments
 from grpo.data import build_dataset
 from grpo.judge import Judge, MissingKeyError
@@ -60,7 +60,8 @@ class GRPOTrainer(FullCheckpointResume, StockGRPOTrainer):
 
     def _get_train_sampler(self, dataset=None):
         sampler = super()._get_train_sampler(dataset)
-        if type(sampler) is not RepeatSampler:  # a TRL version with another sampler: leave it alone
+        if type(sampler) is not RepeatSampler:  # a TRL version with another sampler: leave it, but say so
+            logger.warning("train sampler %s kept as is: resuming may change the data order", type(sampler).__name__)
             return sampler
         return EpochSeededRepeatSampler(
             data_source=sampler.data_source,
@@ -130,13 +131,10 @@ def train(
         peft_config=peft_config,
     )
     trainer.judge = judge
-    trainer.train(resume_from_checkpoint=resume_checkpoint(training_args))
-    trainer.save_model(training_args.output_dir)
-    trainer.save_state()
+    output = train_and_save(trainer, training_args, end=end)
     if judge is not None:
         logger.info("judge counts: %s", judge.counts)
-    finish(trainer, end=end)
-    return training_args.output_dir
+    return output
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[GRPOScriptArguments, GRPOConfig, ModelConfig]:

@@ -17,7 +17,7 @@ import logging
 from trl import TrlParser
 
 from common.data import DataError
-from common.training import finish, init_deepspeed_backend, resume_checkpoint, setup_logging
+from common.training import init_deepspeed_backend, setup_logging, train_and_save
 from sft.configs import DataArguments, ModelArguments, SFTConfig
 from sft.data import SFTCollator, build_dataset, load_sft_processor
 from sft.modeling import build_model, trainable_summary
@@ -47,11 +47,7 @@ def train(data_args: DataArguments, model_args: ModelArguments, training_args: S
         data_collator=collator,
         processing_class=processor,
     )
-    trainer.train(resume_from_checkpoint=resume_checkpoint(training_args))
-    trainer.save_model(training_args.output_dir)
-    trainer.save_state()
-    finish(trainer)
-    return training_args.output_dir
+    return train_and_save(trainer, training_args)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,8 +28,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from common.data import read_jsonl
-from common.metrics import average_precision, count_match, exact_match, meteor, multilabel_f1, rouge_1, rouge_l
-from common.parsing import Box, box_iou, extract_answer, parse_box, parse_boxes, scale_box
+from common.metrics import (
+    average_precision,
+    count_match,
+    exact_match,
+    matched_ious,
+    meteor,
+    multilabel_f1,
+    rouge_1,
+    rouge_l,
+)
+from common.parsing import Box, extract_answer, parse_box, parse_boxes, scale_box
 from common.prompts import DEFAULT_SYSTEM, THINK_SYSTEM
 
 from .base import PromptOptions, Row, ScoreOptions, Task, error_row, ratio
@@ -72,14 +81,9 @@ def boxes_in_pixels(prediction: str, row: Row, frame: str) -> list[Box]:
 
 
 def all_matched(predictions: Sequence[Box], truths: Sequence[Box], threshold: float) -> bool:
-    """Every true box has its own predicted box with IoU >= threshold (greedy, best IoU first per true box)."""
-    free = list(predictions)
-    for truth in truths:
-        best = max(range(len(free)), key=lambda i: box_iou(free[i], truth), default=None)
-        if best is None or box_iou(free[best], truth) < threshold:
-            return False
-        free.pop(best)
-    return True
+    """Every true box has its own predicted box with IoU >= threshold (threshold > 0), matched one-to-one by
+    `common.metrics.matched_ious`, the matching the referring_iou reward scores too."""
+    return all(iou >= threshold for iou in matched_ious(predictions, truths))
 
 
 # Per-sample metrics: row -> {metric: value in [0, 1]}; a failed row scores 0 on each (strict protocol).
