@@ -51,6 +51,10 @@ def resolve_dtype(requested: str | torch.dtype | None = "auto") -> torch.dtype:
     return DTYPES[requested]
 
 
+class ModelSourceError(FileNotFoundError):
+    """The model (or processor) named is neither a local path nor loadable from the Hub: a user error, one line."""
+
+
 def _source(name_or_path: str | Path) -> str:
     """An existing local path, or a string that can be a Hub id; anything else fails naming it."""
     path = Path(name_or_path).expanduser()
@@ -59,7 +63,7 @@ def _source(name_or_path: str | Path) -> str:
     try:
         validate_repo_id(str(name_or_path))
     except HFValidationError:
-        raise FileNotFoundError(
+        raise ModelSourceError(
             f"{name_or_path}: no such local path, and not a valid Hugging Face Hub id either"
         ) from None
     return str(name_or_path)
@@ -75,7 +79,7 @@ def _from_pretrained(loader: Any, name_or_path: str | Path, **kwargs: Any) -> An
         # A Hub id that cannot be fetched (offline, private, typo): say which name was meant, with the library's
         # reason, instead of a resolver traceback.
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise OSError(
+        raise ModelSourceError(
             f"{name_or_path}: not a local path and not loadable from the Hugging Face Hub: {reason}"
         ) from None
 

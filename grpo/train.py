@@ -21,11 +21,11 @@ import logging
 import re
 from typing import Any
 
-from trl import GRPOConfig, ModelConfig, TrlParser, get_peft_config
+from trl import GRPOConfig, ModelConfig, get_peft_config
 from trl import GRPOTrainer as StockGRPOTrainer
 from trl.trainer.utils import RepeatSampler
 
-from common.data import DataError
+from common.cli import RecipeParser, run_stage
 from common.modeling import load_model, load_processor, vision_tower
 from common.training import FullCheckpointResume, init_deepspeed_backend, setup_logging, train_and_save
 from grpo.configs import GRPOScriptArguments
@@ -138,23 +138,14 @@ def train(
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[GRPOScriptArguments, GRPOConfig, ModelConfig]:
-    parser = TrlParser((GRPOScriptArguments, GRPOConfig, ModelConfig))
+    parser = RecipeParser((GRPOScriptArguments, GRPOConfig, ModelConfig), prog="python -m grpo.train")
     return parser.parse_args_and_config(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     script_args, training_args, model_args = parse_args(argv)
     setup_logging(training_args)
-    try:
-        output = train(script_args, training_args, model_args)
-    except DataError as error:
-        logger.error("bad training data: %s", error)
-        return 1
-    except MissingKeyError as error:
-        logger.error("%s", error)
-        return 1
-    logger.info("saved model and processor to %s", output)
-    return 0
+    return run_stage(lambda: train(script_args, training_args, model_args), user_errors=(MissingKeyError,))
 
 
 if __name__ == "__main__":

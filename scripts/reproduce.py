@@ -27,6 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+# The interpreter that runs the stages: the repository's .venv when there is one (the shell wrappers and the sbatch
+# scripts use it too), else this one (a conda env, say). A bare `torchrun` would exist only on an activated venv's PATH.
+VENV_PYTHON = REPO / ".venv" / "bin" / "python"
+PYTHON = str(VENV_PYTHON) if VENV_PYTHON.is_file() else sys.executable
 BASE_MODEL = "Qwen/Qwen2-VL-2B-Instruct"
 
 # Launchers per stage kind: the sbatch script (SLURM) and the local command prefix. Training stages run one process
@@ -181,8 +185,8 @@ def stage_argv(stage: Stage, ctx: Context) -> list[str]:
 def local_command(stage: Stage, ctx: Context, gpus: int) -> list[str]:
     module = MODULE[stage.kind]
     if stage.kind == "eval" or gpus <= 1:
-        return [sys.executable, "-m", module, *stage_argv(stage, ctx)]
-    return ["torchrun", f"--nproc_per_node={gpus}", "-m", module, *stage_argv(stage, ctx)]
+        return [PYTHON, "-m", module, *stage_argv(stage, ctx)]
+    return [PYTHON, "-m", "torch.distributed.run", f"--nproc_per_node={gpus}", "-m", module, *stage_argv(stage, ctx)]
 
 
 def sbatch_command(stage: Stage, ctx: Context, dependencies: list[str]) -> list[str]:
@@ -223,11 +227,16 @@ def main(argv: list[str] | None = None) -> int:
             f"--{kind}-args", default="", help=f"extra arguments appended to every {kind} stage (quoted string)"
         )
     args = parser.parse_args(argv)
+    # Paths are the caller's: resolved against the directory the command was typed in, before moving to the
+    # repository (the recipes and launchers are named relative to it).
+    data_root, output_root = os.path.abspath(args.data_root), os.path.abspath(args.output_root)
+    if not args.dry_run and not os.path.isdir(data_root):
+        parser.error(f"--data-root {args.data_root}: no such folder ({data_root})")
 
     ctx = Context(
-        data=args.data_root.rstrip("/"),
-        out=args.output_root.rstrip("/"),
-        samdata_grpo=args.samdata_grpo or f"{args.data_root.rstrip('/')}/SAMData-300-Train/grpo",
+        data=data_root,
+        out=output_root,
+        samdata_grpo=os.path.abspath(args.samdata_grpo) if args.samdata_grpo else f"{data_root}/SAMData-300-Train/grpo",
         overrides={k: shlex.split(getattr(args, f"{k}_args")) for k in ("sft", "grpo", "eval")},
     )
     only = set(args.only.split(",")) if args.only else None

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import logging
 
-from trl import TrlParser
-
-from common.data import DataError
+from common.cli import RecipeParser, run_stage
 from common.training import init_deepspeed_backend, setup_logging, train_and_save
 from sft.configs import DataArguments, ModelArguments, SFTConfig
 from sft.data import SFTCollator, build_dataset, load_sft_processor
@@ -51,16 +49,10 @@ def train(data_args: DataArguments, model_args: ModelArguments, training_args: S
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = TrlParser((DataArguments, ModelArguments, SFTConfig))
+    parser = RecipeParser((DataArguments, ModelArguments, SFTConfig), prog="python -m sft.train")
     data_args, model_args, training_args = parser.parse_args_and_config(argv)
     setup_logging(training_args)
-    try:
-        output = train(data_args, model_args, training_args)
-    except DataError as error:
-        logger.error("bad training data: %s", error)
-        return 1
-    logger.info("saved model and processor to %s", output)
-    return 0
+    return run_stage(lambda: train(data_args, model_args, training_args))
 
 
 if __name__ == "__main__":

@@ -72,8 +72,27 @@ def test_samchat_r1_starts_from_distill_and_zero_from_the_base_model(capsys):
 
 def test_local_mode_uses_torchrun_for_training_and_one_process_for_eval(capsys):
     lines = dry_run(capsys, "samchat", "--local", "--gpus", "4", "--only", "samchat_base,eval_samchat_base")
-    assert shlex.split(lines[0])[:3] == ["torchrun", "--nproc_per_node=4", "-m"]
-    assert shlex.split(lines[1])[1:3] == ["-m", "eval.run"]
+    # torchrun through the project's interpreter: a bare `torchrun` exists only on an activated venv's PATH.
+    assert shlex.split(lines[0])[:5] == [reproduce.PYTHON, "-m", "torch.distributed.run", "--nproc_per_node=4", "-m"]
+    assert shlex.split(lines[1])[:3] == [reproduce.PYTHON, "-m", "eval.run"]
+    assert reproduce.PYTHON == str(REPO_ROOT / ".venv" / "bin" / "python")  # the tests run where make install ran
+
+
+def test_relative_roots_are_the_callers(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert reproduce.main(["samchat", "--data-root", "data", "--output-root", "runs", "--dry-run", "--only",
+                           "samchat_r1"]) == 0  # fmt: skip
+    argv = shlex.split(capsys.readouterr().out.splitlines()[-1])
+    assert argv[argv.index("--dataset_name") + 1] == f"{tmp_path}/data/SAMData-300-Train/grpo"
+    assert argv[argv.index("--output_dir") + 1] == f"{tmp_path}/runs/samchat_r1"
+
+
+def test_missing_data_root_stops_before_launching(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        reproduce.main(["samchat", "--data-root", str(tmp_path / "nope"), "--output-root", str(tmp_path), "--local"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert f"--data-root {tmp_path / 'nope'}: no such folder" in err
 
 
 def test_extra_stage_arguments_are_appended(capsys):
@@ -86,7 +105,8 @@ def test_complete_stages_are_skipped(tmp_path, capsys):
     done.mkdir(parents=True)
     (done / "config.json").write_text("{}")
     (done / "model.safetensors").write_bytes(b"")
-    args = ["samchat", "--data-root", "/data", "--output-root", str(tmp_path / "runs"), "--local"]
+    (tmp_path / "data").mkdir()
+    args = ["samchat", "--data-root", str(tmp_path / "data"), "--output-root", str(tmp_path / "runs"), "--local"]
     assert reproduce.main([*args, "--only", "samchat_base"]) == 0
     assert "samchat_base: complete, skipped" in capsys.readouterr().out
 
@@ -104,3 +124,12 @@ def test_shell_wrappers_forward_to_the_planner(pipeline):
         capture_output=True, text=True, check=True, env={"PATH": f"{REPO_ROOT / '.venv' / 'bin'}:/usr/bin:/bin"},
     )  # fmt: skip
     assert sum(line.startswith("sbatch ") for line in out.stdout.splitlines()) == len(EXPECTED_STAGES[pipeline])
+
+
+def test_shell_wrapper_keeps_the_callers_directory(tmp_path):
+    out = subprocess.run(
+        ["bash", str(REPO_ROOT / "scripts" / "reproduce_geovlm.sh"), "--data-root", "d", "--output-root", "o",
+         "--dry-run", "--only", "geovlm_r1"],
+        capture_output=True, text=True, check=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert f"--output_dir {tmp_path}/o/geovlm_r1" in out.stdout

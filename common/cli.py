@@ -1,0 +1,71 @@
+"""What the training entry points share on the command line: the recipe parser and the one-line failure rule.
+
+`RecipeParser` is `trl.TrlParser` with one gap filled. TrlParser reads `--config` itself, before argparse sees the
+arguments, so `--help` never lists the flag every command uses, the usage line names the script file (`train.py`)
+instead of the module users run, and a mistyped recipe path or a recipe with an unknown field surfaces as a
+traceback from inside trl. Here `--config` is listed, the usage names the module, and a recipe that cannot be read
+is an argparse error: usage plus one line naming the file, exit status 2.
+
+`run_stage` turns the failures a user causes (bad data, a model that is not there, a missing API key) into one
+logged line and exit status 1; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable
+
+import yaml
+from trl import TrlParser
+
+logger = logging.getLogger(__name__)
+
+
+class RecipeParser(TrlParser):
+    def __init__(self, dataclass_types, *, prog: str, **kwargs):
+        super().__init__(dataclass_types, prog=prog, usage=f"{prog} --config RECIPE.yaml [--field value ...]", **kwargs)
+        self.add_argument(
+            "--config",
+            metavar="RECIPE.yaml",
+            help="the recipe: a YAML mapping of field: value (configs/); flags given after it override its fields",
+        )
+
+    def parse_args_and_config(self, args=None, **kwargs):
+        args = list(sys.argv[1:] if args is None else args)
+        path = None
+        if "--config" in args:
+            where = args.index("--config")
+            if where + 1 >= len(args) or args[where + 1].startswith("--"):
+                self.error("--config needs the path of a recipe YAML")
+            path = args[where + 1]
+            if not os.path.isfile(path):
+                self.error(f"--config {path}: no such recipe file (the recipes are in configs/)")
+        try:
+            outputs = super().parse_args_and_config(args, **kwargs)
+        except yaml.YAMLError as error:
+            self.error(f"--config {path}: not valid YAML: {error}")
+        except ValueError as error:  # unknown fields in the recipe, invalid field combinations (__post_init__)
+            self.error(str(error))
+        # The `--config` argument above exists for --help only; TrlParser consumed the flag before parsing, so the
+        # namespace that holds it is always empty.
+        return tuple(output for output in outputs if not isinstance(output, argparse.Namespace))
+
+
+def run_stage(train: Callable[[], str], *, user_errors: tuple[type[BaseException], ...] = ()) -> int:
+    """Run a stage's `train()`; a failure of the user's input is one line and exit status 1."""
+    from common.data import DataError
+    from common.modeling import ModelSourceError
+
+    try:
+        output = train()
+    except DataError as error:
+        logger.error("bad training data: %s", error)
+        return 1
+    except (ModelSourceError, *user_errors) as error:
+        logger.error("%s", error)
+        return 1
+    logger.info("saved model and processor to %s", output)
+    return 0
