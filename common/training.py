@@ -12,6 +12,8 @@ import transformers
 from transformers import PreTrainedModel
 from transformers.trainer_utils import get_last_checkpoint
 
+from common.provenance import RunInfo, write_model_card, write_run_record
+
 logger = logging.getLogger(__name__)
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
@@ -52,12 +54,17 @@ def init_deepspeed_backend(training_args: Any) -> None:
     deepspeed.init_distributed(dist_backend="gloo" if training_args.use_cpu else "nccl")
 
 
-def train_and_save(trainer: Any, training_args: Any, *, end: bool = True) -> str:
+def train_and_save(trainer: Any, training_args: Any, *, end: bool = True, run: RunInfo | None = None) -> str:
     """Train (resuming from resume_checkpoint), save the model, processor and trainer state to output_dir, and
-    leave together (`finish`). Returns output_dir."""
+    leave together (`finish`). With `run`, the main process records the launch before training and writes the
+    model card after saving (common.provenance). Returns output_dir."""
+    if run is not None and trainer.is_world_process_zero():
+        write_run_record(training_args.output_dir, run)
     trainer.train(resume_from_checkpoint=resume_checkpoint(training_args))
     trainer.save_model(training_args.output_dir)
     trainer.save_state()
+    if run is not None and trainer.is_world_process_zero():
+        write_model_card(training_args.output_dir, run)
     finish(trainer, end=end)
     return training_args.output_dir
 

@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from common.data import DataError
+from common.provenance import CARD_FILE, add_eval_to_card, read_run_record
 
 from .backends import BACKENDS, load_backend
 from .generate import GenerationSummary, generate_task, read_predictions, write_json_atomic
@@ -140,6 +141,8 @@ def run(args: argparse.Namespace) -> dict:
         paper_model=args.paper_model,
         box_frame=args.box_frame,
         versions=versions(),
+        # How the checkpoint was made (its rs_r1_run.yaml), when it is a local rs-r1 run: None otherwise.
+        checkpoint_provenance=read_run_record(args.model) if Path(args.model).is_dir() else None,
     )
     metrics.setdefault("tasks", {})
     for task in tasks:
@@ -179,6 +182,8 @@ def run(args: argparse.Namespace) -> dict:
         )
     if not args.no_report:
         write_report(metrics, output_dir)
+    if Path(args.model).is_dir() and add_eval_to_card(args.model, metrics, {k: headline(k) for k in metrics["tasks"]}):
+        logger.info("added the metrics to the model card %s", Path(args.model) / CARD_FILE)
     return metrics
 
 

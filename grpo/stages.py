@@ -123,9 +123,10 @@ def run(plan_path: str, *, model: str | None, data_root: str | None, output_dir:
             model = stage.output_dir
             continue
         logger.info("stage %d/%d %s: from %s -> %s", position + 1, len(stages), stage.task, model, stage.output_dir)
-        script_args, training_args, model_args = parse_args(stage_argv(stage, model, data_root, overrides))
+        argv = stage_argv(stage, model, data_root, overrides)
+        script_args, training_args, model_args = parse_args(argv)
         # The process group stays up between stages: every rank runs the same sequence of trainers.
-        train(script_args, training_args, model_args, end=last)
+        train(script_args, training_args, model_args, end=last, command=argv)
         if is_main_process():
             record = {"task": stage.task, "recipe": stage.recipe, "started_from": model, "index": stage.index}
             stage.done_marker.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")

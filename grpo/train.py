@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from typing import Any
 
 from trl import GRPOConfig, ModelConfig, get_peft_config
@@ -27,6 +28,7 @@ from trl.trainer.utils import RepeatSampler
 
 from common.cli import RecipeParser, run_stage
 from common.modeling import load_model, load_processor, vision_tower
+from common.provenance import RunInfo
 from common.training import FullCheckpointResume, init_deepspeed_backend, setup_logging, train_and_save
 from grpo.configs import GRPOScriptArguments
 from grpo.data import build_dataset
@@ -104,9 +106,15 @@ def build_model(script_args: GRPOScriptArguments, model_args: ModelConfig) -> tu
 
 
 def train(
-    script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args: ModelConfig, *, end: bool = True
+    script_args: GRPOScriptArguments,
+    training_args: GRPOConfig,
+    model_args: ModelConfig,
+    *,
+    end: bool = True,
+    command: list[str] | None = None,
 ) -> str:
-    """Trains and saves to output_dir; end=False leaves the process group up for a following stage."""
+    """Trains and saves to output_dir; end=False leaves the process group up for a following stage; `command` (the
+    parsed arguments) goes into the run record."""
     if not model_args.model_name_or_path:
         raise ValueError("model_name_or_path is required")
     # Generation pads on the left, so every prompt ends where its completion starts.
@@ -131,7 +139,15 @@ def train(
         peft_config=peft_config,
     )
     trainer.judge = judge
-    output = train_and_save(trainer, training_args, end=end)
+    run = RunInfo(
+        stage="grpo",
+        groups={"script": script_args, "model": model_args, "training": training_args},
+        base_model=model_args.model_name_or_path,
+        data=[*script_args.dataset_files, *script_args.image_folders],
+        records=len(data.dataset),
+        command=command,
+    )
+    output = train_and_save(trainer, training_args, end=end, run=run)
     if judge is not None:
         logger.info("judge counts: %s", judge.counts)
     return output
@@ -143,9 +159,12 @@ def parse_args(argv: list[str] | None = None) -> tuple[GRPOScriptArguments, GRPO
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     script_args, training_args, model_args = parse_args(argv)
     setup_logging(training_args)
-    return run_stage(lambda: train(script_args, training_args, model_args), user_errors=(MissingKeyError,))
+    return run_stage(
+        lambda: train(script_args, training_args, model_args, command=argv), user_errors=(MissingKeyError,)
+    )
 
 
 if __name__ == "__main__":

@@ -13,8 +13,10 @@ output_dir -> save model + processor.
 from __future__ import annotations
 
 import logging
+import sys
 
 from common.cli import RecipeParser, run_stage
+from common.provenance import RunInfo
 from common.training import init_deepspeed_backend, setup_logging, train_and_save
 from sft.configs import DataArguments, ModelArguments, SFTConfig
 from sft.data import SFTCollator, build_dataset, load_sft_processor
@@ -24,7 +26,10 @@ from sft.trainer import SFTTrainer
 logger = logging.getLogger(__name__)
 
 
-def train(data_args: DataArguments, model_args: ModelArguments, training_args: SFTConfig) -> str:
+def train(
+    data_args: DataArguments, model_args: ModelArguments, training_args: SFTConfig, *, command: list[str] | None = None
+) -> str:
+    """Trains and saves to output_dir; `command` (the parsed arguments) goes into the run record."""
     if not model_args.model_name_or_path:
         raise ValueError("model_name_or_path is required")
     processor = load_sft_processor(data_args, model_args)
@@ -45,14 +50,23 @@ def train(data_args: DataArguments, model_args: ModelArguments, training_args: S
         data_collator=collator,
         processing_class=processor,
     )
-    return train_and_save(trainer, training_args)
+    run = RunInfo(
+        stage="sft",
+        groups={"data": data_args, "model": model_args, "training": training_args},
+        base_model=model_args.model_name_or_path,
+        data=[data_args.data_path, data_args.image_folder],
+        records=len(dataset),
+        command=command,
+    )
+    return train_and_save(trainer, training_args, run=run)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = RecipeParser((DataArguments, ModelArguments, SFTConfig), prog="python -m sft.train")
+    argv = sys.argv[1:] if argv is None else list(argv)
     data_args, model_args, training_args = parser.parse_args_and_config(argv)
     setup_logging(training_args)
-    return run_stage(lambda: train(data_args, model_args, training_args))
+    return run_stage(lambda: train(data_args, model_args, training_args, command=argv))
 
 
 if __name__ == "__main__":

@@ -10,8 +10,10 @@ import sys
 
 import pytest
 import torch
+from huggingface_hub import ModelCard
 
 from common.modeling import load_model
+from common.provenance import read_run_record
 from common.tiny_model import build_tiny_model
 from grpo.train import main
 
@@ -64,6 +66,10 @@ def test_demo_recipe_trains_logs_saves_and_reloads(in_repo, tiny_model_dir, synt
     changed = [name for name in before if not torch.equal(before[name], after[name])]
     assert any("visual" in name for name in changed) and any("layers" in name for name in changed)
     assert (out / "processor_config.json").is_file() and (out / "chat_template.jinja").is_file()
+    launch = read_run_record(out)["launches"][-1]
+    assert launch["config"]["script"]["reward_funcs"] == ["format", "samchat_keyword", "completion_length"]
+    assert launch["config"]["training"]["beta"] == 0.001 and launch["stage"] == "grpo"
+    assert "grpo" in ModelCard.load(out / "README.md").data.tags  # ours, replacing TRL's draft
 
 
 def test_frozen_vision_tower_stays_put(in_repo, tiny_model_dir, synthetic_dir, tmp_path):

@@ -9,8 +9,10 @@ import sys
 
 import pytest
 import torch
+from huggingface_hub import ModelCard
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
+from common.provenance import read_run_record
 from sft.merge_lora import main as merge_main
 from sft.modeling import part_of_parameters
 from sft.train import main as train_main
@@ -75,6 +77,13 @@ def test_demo_recipe_trains_saves_and_reloads(repo_root, tiny_model_dir, synthet
     AutoProcessor.from_pretrained(out)
     changed = changed_parts(weights(tiny_model_dir), weights(out), model)
     assert changed == {"vision": True, "merger": True, "llm": True}
+    # Provenance beside the weights: the launch's resolved arguments, data fingerprint, and a model card.
+    launch = read_run_record(out)["launches"][-1]
+    assert (launch["stage"], launch["recipe"], launch["data"]["records"]) == ("sft", "configs/sft/demo.yaml", 6)
+    assert launch["config"]["data"]["prompt_template"] == "paper"
+    assert launch["config"]["training"]["max_steps"] == 12
+    assert launch["data"]["sources"][0]["path"].endswith("sam_300_reasoning_inst.json")
+    assert "sft" in ModelCard.load(out / "README.md").data.tags
 
 
 @pytest.mark.parametrize(
