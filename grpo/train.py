@@ -22,6 +22,7 @@ import re
 import sys
 from typing import Any
 
+import torch
 from trl import GRPOConfig, ModelConfig, get_peft_config
 from trl import GRPOTrainer as StockGRPOTrainer
 from trl.trainer.utils import RepeatSampler
@@ -54,9 +55,9 @@ class EpochSeededRepeatSampler(RepeatSampler):
 
 class GRPOTrainer(FullCheckpointResume, StockGRPOTrainer):
     """The stock trainer with three gaps filled: resuming a full Qwen2-VL checkpoint (common.training), resuming
-    across epochs with the same data order (EpochSeededRepeatSampler), and the judge's running counts (calls,
-    cached, retries, failures, garbage) in every log line. A callback cannot add the counts: Trainer.log writes
-    log_history and calls the reporters' on_log with its own copy of the metrics first."""
+    across epochs with the same data order (EpochSeededRepeatSampler), and the judge's counts (calls, cached,
+    retries, failures, garbage) per step, summed over ranks, among TRL's metrics. TRL's `log_metric` callback
+    averages over ranks, and the judge is shared by the reward functions rather than owned by one of them."""
 
     judge: Judge | None = None
 
@@ -74,10 +75,21 @@ class GRPOTrainer(FullCheckpointResume, StockGRPOTrainer):
             seed=sampler.seed,
         )
 
-    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        if self.judge is not None:
-            logs = {**logs, **{f"judge/{name}": float(value) for name, value in self.judge.counts.items()}}
-        super().log(logs, start_time)
+    def _calculate_rewards(self, inputs, prompts, completions, completion_ids_list):
+        if self.judge is None:
+            return super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        before = self.judge.counts
+        rewards = super()._calculate_rewards(inputs, prompts, completions, completion_ids_list)
+        after = self.judge.counts
+        names = sorted(after)
+        # This step's counts of every rank, summed (every rank reaches this point once per generation step, so the
+        # gather is collective), into TRL's metric lists: `log` averages them over the logging window like `kl`.
+        local = torch.tensor([after[n] - before[n] for n in names], dtype=torch.float32, device=self.accelerator.device)
+        total = self.accelerator.gather(local).view(-1, len(names)).sum(dim=0).tolist()
+        mode = "train" if self.model.training else "eval"
+        for name, value in zip(names, total):
+            self._metrics[mode][f"judge/{name}"].append(value)
+        return rewards
 
 
 def _vision_prefix(model: Any) -> str:

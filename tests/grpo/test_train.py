@@ -130,40 +130,74 @@ def test_two_ranks_with_a_reference_model(repo_root, tiny_model_dir, synthetic_d
     assert weights(out).keys() == weights(tiny_model_dir).keys()
 
 
-def test_tinyrs_training_survives_a_failing_judge(
-    in_repo, tiny_model_dir, synthetic_dir, tmp_path, monkeypatch, caplog
-):
-    # A loopback OpenAI-compatible server (tests/grpo/test_judge.py) that grades the first open-ended answer, then
-    # answers 500 forever: the run must finish, count the failures in its logs, and never show the key.
+@pytest.fixture
+def judge_server(monkeypatch):
+    """A loopback OpenAI-compatible server (tests/grpo/test_judge.py) for the run's judge; yields (fake, base URL)."""
     from http.server import ThreadingHTTPServer
     from threading import Thread
 
-    from tests.grpo.test_judge import KEY, KEY_ENV, FakeOpenAI, Step, _Handler
+    from tests.grpo.test_judge import KEY, KEY_ENV, FakeOpenAI, _Handler
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     httpd.fake = FakeOpenAI()
-    httpd.fake.reset(Step(text="Score: 7"), Step(status=500))
     Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv(KEY_ENV, KEY)
-    out = tmp_path / "tinyrs"
-    args = demo_args(tiny_model_dir, synthetic_dir, out, "--max_steps", "2", "--per_device_train_batch_size", "16")
-    args += [
-        "--dataset_name", str(synthetic_dir / "vhm_grpo"), "--dataset_format", "tinyrs_grpo",
-        "--reward_funcs", "format", "tinyrs_accuracy", "completion_length", "--reward_weights", "1", "1", "1",
-        "--judge_policy", "judge", "--judge_base_url", f"http://127.0.0.1:{httpd.server_address[1]}/v1",
-        "--judge_api_key_env", KEY_ENV, "--judge_max_retries", "1", "--judge_backoff", "0.01",
-    ]  # fmt: skip
     try:
-        with caplog.at_level("INFO"):
-            assert main(args) == 0
+        yield httpd.fake, f"http://127.0.0.1:{httpd.server_address[1]}/v1"
     finally:
         httpd.shutdown()
         httpd.server_close()
-    last = [entry for entry in log_history(out) if "loss" in entry][-1]
-    assert last["judge/calls"] >= 2 and last["judge/failures"] >= 1
-    assert "rewards/tinyrs_accuracy/mean" in last
-    assert len(httpd.fake.requests) >= 3  # one graded, then a failure and its retry
+
+
+def tinyrs_judge_args(dataset, url):
+    from tests.grpo.test_judge import KEY_ENV
+
+    return [
+        "--dataset_name", str(dataset), "--dataset_format", "tinyrs_grpo",
+        "--reward_funcs", "format", "tinyrs_accuracy", "completion_length", "--reward_weights", "1", "1", "1",
+        "--judge_policy", "judge", "--judge_base_url", url,
+        "--judge_api_key_env", KEY_ENV, "--judge_max_retries", "1", "--judge_backoff", "0.01",
+    ]  # fmt: skip
+
+
+def test_tinyrs_training_survives_a_failing_judge(
+    in_repo, tiny_model_dir, synthetic_dir, tmp_path, judge_server, caplog
+):
+    # The server grades the first open-ended answer, then answers 500 forever: the run must finish, count the
+    # failures in its logs, and never show the key.
+    from tests.grpo.test_judge import KEY, Step
+
+    fake, url = judge_server
+    fake.reset(Step(text="Score: 7"), Step(status=500))
+    out = tmp_path / "tinyrs"
+    args = demo_args(tiny_model_dir, synthetic_dir, out, "--max_steps", "2", "--per_device_train_batch_size", "16")
+    with caplog.at_level("INFO"):
+        assert main([*args, *tinyrs_judge_args(synthetic_dir / "vhm_grpo", url)]) == 0
+    steps = [entry for entry in log_history(out) if "loss" in entry]
+    # Counts per step (summed over ranks): at least one graded call and one failed call in the run.
+    assert sum(e["judge/calls"] for e in steps) >= 2 and sum(e["judge/failures"] for e in steps) >= 1
+    assert "rewards/tinyrs_accuracy/mean" in steps[-1]
+    assert len(fake.requests) >= 3  # one graded, then a failure and its retry
     saved = "".join(path.read_text(errors="ignore") for path in out.rglob("*") if path.suffix in (".json", ".jsonl"))
     assert KEY not in caplog.text and KEY not in saved
+
+
+def test_judge_counts_are_summed_over_two_ranks(repo_root, tiny_model_dir, synthetic_dir, tmp_path, judge_server):
+    # Only open-ended rows: every completion of every rank asks the judge once, so each step's judge/calls must be
+    # the completions of both ranks (2 x 8), where rank 0's own count would be 8.
+    from datasets import DatasetDict, concatenate_datasets, load_from_disk
+
+    fake, url = judge_server
+    rows = load_from_disk(str(synthetic_dir / "vhm_grpo"))["train"].filter(lambda row: row["solution"][0] == "0")
+    assert len(rows) >= 1
+    # Enough prompts for 2 steps of 2 ranks x 2 prompts.
+    DatasetDict(train=concatenate_datasets([rows] * (8 // len(rows) + 1))).save_to_disk(str(tmp_path / "open_ended"))
+    out = tmp_path / "dist"
+    args = demo_args(tiny_model_dir, synthetic_dir, out, "--max_steps", "2", "--per_device_train_batch_size", "8")
+    torchrun(repo_root, [*args, *tinyrs_judge_args(tmp_path / "open_ended", url)])
+    steps = [entry for entry in log_history(out) if "loss" in entry]
+    assert [entry["judge/calls"] for entry in steps] == [16.0, 16.0]
+    assert sum(entry["judge/calls"] - entry["judge/cached"] for entry in steps) == len(fake.requests)
+    assert all(entry["judge/failures"] == 0.0 for entry in steps)
