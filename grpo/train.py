@@ -27,7 +27,14 @@ from trl.trainer.utils import RepeatSampler
 
 from common.data import DataError
 from common.modeling import load_model, load_processor, vision_tower
-from common.training import FullCheckpointResume, init_deepspeed_backend, setup_logging, train_and_save
+from common.training import (
+    FullCheckpointResume,
+    TrainingSetupError,
+    init_deepspeed_backend,
+    prepare_run,
+    setup_logging,
+    train_and_save,
+)
 from grpo.configs import GRPOScriptArguments
 from grpo.data import build_dataset
 from grpo.judge import Judge, MissingKeyError
@@ -109,6 +116,8 @@ def train(
     """Trains and saves to output_dir; end=False leaves the process group up for a following stage."""
     if not model_args.model_name_or_path:
         raise ValueError("model_name_or_path is required")
+    # Where the run writes is checked first: an unwritable output_dir would otherwise surface at the first save.
+    prepare_run(training_args)
     # Generation pads on the left, so every prompt ends where its completion starts.
     processor = load_processor(
         model_args.model_name_or_path,
@@ -150,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     except DataError as error:
         logger.error("bad training data: %s", error)
         return 1
-    except MissingKeyError as error:
+    except (MissingKeyError, TrainingSetupError) as error:
         logger.error("%s", error)
         return 1
     logger.info("saved model and processor to %s", output)

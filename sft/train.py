@@ -17,7 +17,13 @@ import logging
 from trl import TrlParser
 
 from common.data import DataError
-from common.training import init_deepspeed_backend, setup_logging, train_and_save
+from common.training import (
+    TrainingSetupError,
+    init_deepspeed_backend,
+    prepare_run,
+    setup_logging,
+    train_and_save,
+)
 from sft.configs import DataArguments, ModelArguments, SFTConfig
 from sft.data import SFTCollator, build_dataset, load_sft_processor
 from sft.modeling import build_model, trainable_summary
@@ -29,6 +35,8 @@ logger = logging.getLogger(__name__)
 def train(data_args: DataArguments, model_args: ModelArguments, training_args: SFTConfig) -> str:
     if not model_args.model_name_or_path:
         raise ValueError("model_name_or_path is required")
+    # Where the run writes is checked first: an unwritable output_dir would otherwise surface at the first save.
+    prepare_run(training_args)
     processor = load_sft_processor(data_args, model_args)
     # The data is validated and measured before the model loads: a bad record costs seconds, not a GPU allocation.
     dataset = build_dataset(data_args, processor)
@@ -58,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
         output = train(data_args, model_args, training_args)
     except DataError as error:
         logger.error("bad training data: %s", error)
+        return 1
+    except TrainingSetupError as error:
+        logger.error("%s", error)
         return 1
     logger.info("saved model and processor to %s", output)
     return 0
