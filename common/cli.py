@@ -6,7 +6,8 @@ instead of the module users run, and a mistyped recipe path or a recipe with an 
 traceback from inside trl. Here `--config` is listed, the usage names the module, and a recipe that cannot be read
 is an argparse error: usage plus one line naming the file, exit status 2.
 
-`run_stage` turns the failures a user causes (bad data, a model that is not there, a missing API key) into one
+`run_stage` turns the failures a user causes (bad data, a model that is not there, an output_dir that cannot be
+written, a missing API key) into one
 logged line and exit status 1; anything else is a bug and keeps its traceback.
 """
 
@@ -58,13 +59,14 @@ def run_stage(train: Callable[[], str], *, user_errors: tuple[type[BaseException
     """Run a stage's `train()`; a failure of the user's input is one line and exit status 1."""
     from common.data import DataError
     from common.modeling import ModelSourceError
+    from common.training import TrainingSetupError
 
     try:
         output = train()
     except DataError as error:
         logger.error("bad training data: %s", error)
         return 1
-    except (ModelSourceError, *user_errors) as error:
+    except (ModelSourceError, TrainingSetupError, *user_errors) as error:
         logger.error("%s", error)
         return 1
     logger.info("saved model and processor to %s", output)

@@ -11,8 +11,8 @@ Conventions every reader follows:
 - One `Problem` per bad record: all that is wrong with it, joined by "; ".
 - Policy: "error" (default) raises `DataError` at the first bad record; "skip" drops bad records, keeps a `Problem`
   for each and logs one warning with the count. File-level problems (unreadable or non-UTF-8 file, invalid JSON,
-  wrong top-level type, missing metadata.jsonl, split or column) raise `DataError` under either policy: there is no
-  record to skip, and an empty result must never pass for a clean one.
+  wrong top-level type, missing metadata.jsonl, split or column, no records at all) raise `DataError` under either
+  policy: there is no record to skip, and an empty result must never pass for a clean one.
 - Turns: `human`/`user` -> user, `gpt`/`assistant` -> assistant, `system` (only as the first turn). Turns alternate
   user/assistant starting with user. SFT records (llava) keep every turn and end with an assistant turn. GRPO and
   eval records (imagefolder, tinyrs_grpo, jsonl, scorers, samdata_test) keep only the prompt, ending with a user
@@ -30,7 +30,9 @@ Conventions every reader follows:
 - Image checks: existence, then `PIL.Image.open` + `verify()`, which reads the header and (for PNG) the chunk
   checksums but decodes no pixels, so validating ~1M VHM records costs one open per distinct file (results are
   cached per path). A TIFF that Pillow cannot represent faithfully is checked with tifffile instead (see
-  `load_image`). Progress bars appear for inputs of `PROGRESS_MIN_RECORDS` records or more.
+  `load_image`). The same pass refuses images over MAX_IMAGE_PIXELS and finds files cut short from their own
+  structure (`_encoded_problem`). `decode_images=True` (the validator's default) decodes every image in full.
+  Progress bars appear for inputs of `PROGRESS_MIN_RECORDS` records or more.
 
 `load_image` is the one image loader: it always returns an 8-bit RGB image, converting the kinds that remote
 sensing produces (16-bit, float, RGBA, palette, grayscale, CMYK, multi-band TIFF) by the rules in its docstring.
@@ -42,6 +44,7 @@ a summary, exits 1 if any record (or the file) is bad, 2 on a usage error, and n
 from __future__ import annotations
 
 import argparse
+import difflib
 import io
 import json
 import logging
@@ -50,15 +53,17 @@ import os
 import re
 import sys
 import urllib.request
-from collections.abc import Callable, Iterable
+import warnings
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from common.parsing import parse_box, parse_boxes
 from common.prompts import SAMCHAT_GRPO_SUFFIX, SAMCHAT_GRPO_SYSTEM, SAMDATA_PROMPT
 
 logger = logging.getLogger(__name__)
@@ -96,6 +101,28 @@ LHRS_CATEGORIES = tuple(str(i) for i in range(1, 12))
 
 # TinyRS GRPO answer types (SPEC 2.3) -> typed task names.
 TINYRS_TASKS = {"0": "open_ended", "1": "short_answer", "2": "bbox"}
+
+# The task names a GRPO record may carry (JSONL `task`, SPEC 2.4) and the accuracy rules its `accu_reward_method`
+# may ask for: exactly what grpo.rewards scores (its TASKS and GEOVLM_TASKS; tests/grpo/test_data.py keeps the lists
+# equal). A name outside them would train with no accuracy reward at all, silently.
+GEOVLM_TASKS = (
+    "classification",
+    "vqa",
+    "yes_no",
+    "multiple_choice",
+    "multilabel",
+    "counting",
+    "referring_detection",
+    "detection",
+    "captioning",
+)
+GRPO_TASKS = ("samchat", "short_answer", "bbox", "open_ended", *GEOVLM_TASKS)
+
+# One pixel limit for every image decoder (Pillow and tifffile), checked from the header before any pixel is decoded,
+# in validation and in load_image. The value is Pillow's own default threshold (Image.MAX_IMAGE_PIXELS, ~9459^2):
+# Qwen2-VL resizes every image to at most 12.8 MP anyway, and a small file declaring a huge size would otherwise
+# allocate gigabytes (a 1.3 MiB 15000x15000x3 uint16 TIFF: 2.7 GB as float32). Change it here for larger inputs.
+MAX_IMAGE_PIXELS = 89_478_485
 
 # SAMData test folder (SPEC 2.5): the first character of the file name is the category.
 SAMDATA_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -179,6 +206,12 @@ class ReadResult:
 _Parser = Callable[[Any, int, list[str]], "Record | None"]
 
 
+def _unknown_name(key: str, value: str, known: Collection[str]) -> str:
+    close = difflib.get_close_matches(value, list(known), n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown {key} {value!r}{hint}; known: {', '.join(known)}"
+
+
 def _check_policy(policy: str) -> None:
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
@@ -192,7 +225,11 @@ def _collect(
     policy: Policy,
     *,
     ignored: list[str] | None = None,
+    empty_hint: str = "",
 ) -> ReadResult:
+    if total == 0:
+        # An empty dataset is a mistake (a wrong path, a failed download), never a clean result.
+        raise DataError(source, None, f"no records{empty_hint}")
     records: list[Record] = []
     problems: list[Problem] = []
     progress = tqdm(entries, total=total, desc=f"reading {source}", unit="rec", disable=total < PROGRESS_MIN_RECORDS)
@@ -369,14 +406,6 @@ def _inside(path: str, folder: str) -> bool:
     return os.path.commonpath([path, folder]) == folder
 
 
-def _is_tiff_file(path: str) -> bool:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read(4) in _TIFF_MAGIC
-    except OSError:
-        return False
-
-
 def _is_wide_tiff(img: Image.Image) -> bool:
     """A multi-sample TIFF with more than 8 bits per sample: Pillow keeps only the high byte of each sample."""
     if img.format != "TIFF":
@@ -399,24 +428,147 @@ def _import_tifffile(name: str):
     return tifffile
 
 
-def _image_problem(path: str) -> str | None:
-    """None if the file's header is readable, else why not (no pixel decoding)."""
+def _too_large(width: int, height: int, planes: int = 1) -> str | None:
+    """Why an image of this extent is refused (MAX_IMAGE_PIXELS), or None."""
+    pixels = width * height * planes
+    if pixels <= MAX_IMAGE_PIXELS:
+        return None
+    extent = f"{width}x{height}" + (f"x{planes} planes" if planes > 1 else "")
+    return f"{extent} is {pixels:,} pixels, over the limit of {MAX_IMAGE_PIXELS:,}: a decompression bomb?"
+
+
+def _bomb_text(error: Exception) -> str:
+    """Pillow's DecompressionBombError (raised by Image.open above twice its own limit) in the words of _too_large."""
+    found = re.search(r"\((\d+) pixels\)", str(error))
+    pixels = f"{int(found.group(1)):,} pixels" if found else "the image"
+    return f"{pixels} is over the limit of {MAX_IMAGE_PIXELS:,}: a decompression bomb?"
+
+
+def _pil_open(source: BinaryIO) -> Image.Image:
+    """Image.open without Pillow's DecompressionBombWarning: the limit is MAX_IMAGE_PIXELS, checked by the callers
+    (Pillow itself still raises DecompressionBombError above twice its own limit, which they report alike)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(source)
+
+
+def _series_extent(series: Any) -> tuple[int, int, int]:
+    """(width, height, planes) of a tifffile series: planes counts every non-band axis beyond Y and X (pages, time,
+    depth), since `asarray` decodes all of them."""
+    width = height = planes = 1
+    for axis, length in zip(series.axes, series.shape):
+        if axis == "X":
+            width = length
+        elif axis == "Y":
+            height = length
+        elif axis not in "SC":
+            planes *= length
+    return width, height, planes
+
+
+def _data_end(offsets: Any, counts: Any) -> int:
+    offsets = offsets if isinstance(offsets, (tuple, list)) else (offsets,)
+    counts = counts if isinstance(counts, (tuple, list)) else (counts,)
+    return max((int(o) + int(c) for o, c in zip(offsets, counts)), default=0)
+
+
+def _cut_short(end: int, size: int) -> str | None:
+    return f"its pixel data ends at byte {end:,}, the file has {size:,}" if end > size else None
+
+
+# What is wrong with an encoded image: (kind, detail), kind "unreadable" | "too large" | "truncated"; kind "" for a
+# message that stands alone (tifffile missing).
+_ImageIssue = tuple[str, str]
+
+
+def _encoded_problem(handle: BinaryIO, *, decode: bool = False) -> _ImageIssue | None:
+    """What makes the encoded image in `handle` unusable, or None. Without `decode`, judged without decoding pixels:
+    Pillow's header parse and `verify()` (for PNG it reads every chunk and checks its checksum), the pixel limit,
+    and truncation seen from the file's own structure: a TIFF's strips or tiles must lie inside the file, and a
+    JPEG must end with its end-of-image marker (when it does not, the image is decoded to decide: some writers
+    append bytes after a whole image). TIFFs that Pillow cannot represent are checked with tifffile. `decode`:
+    besides, the whole image is decoded by load_image, which finds any damage a decoder can see."""
+    size = handle.seek(0, os.SEEK_END)
+    handle.seek(0)
+    magic = handle.read(4)
+    handle.seek(0)
     try:
-        with Image.open(path) as img:
+        with _pil_open(handle) as img:
             if not _is_wide_tiff(img):
+                if problem := _too_large(*img.size):
+                    return "too large", problem
+                if img.format == "TIFF":
+                    tags = img.tag_v2
+                    offsets, counts = (273, 279) if 273 in tags else (324, 325)
+                    if problem := _cut_short(_data_end(tags.get(offsets, ()), tags.get(counts, ())), size):
+                        return "truncated", problem
+                is_jpeg = img.format == "JPEG"
                 img.verify()
-                return None
+                if is_jpeg and (problem := _jpeg_end_problem(handle, size)):
+                    return "truncated", problem
+                return _decode_problem(handle) if decode else None
+    except Image.DecompressionBombError as exc:
+        return "too large", _bomb_text(exc)
     except Exception as exc:  # Pillow reports corrupt files as OSError, SyntaxError, struct.error, ...: all unreadable
-        if not _is_tiff_file(path):
-            return f"image unreadable: {path} ({exc})"
+        if magic not in _TIFF_MAGIC:
+            return "unreadable", str(exc)
     try:
-        with _import_tifffile(path).TiffFile(path) as tif:
-            tif.series[0].shape  # noqa: B018 - parses the page structure, which raises if it is broken
+        handle.seek(0)
+        with _import_tifffile("").TiffFile(handle) as tif:
+            series = tif.series[0]
+            if problem := _too_large(*_series_extent(series)):
+                return "too large", problem
+            for page in series.pages:
+                end = _data_end(tuple(getattr(page, "dataoffsets", ())), tuple(getattr(page, "databytecounts", ())))
+                if problem := _cut_short(end, size):
+                    return "truncated", problem
     except DataError as exc:
-        return f"{path}: {exc.message}"
+        return "", exc.message
     except Exception as exc:  # tifffile raises ValueError, TiffFileError, ... for files it cannot parse
-        return f"image unreadable: {path} ({exc})"
+        return "unreadable", str(exc)
+    return _decode_problem(handle) if decode else None
+
+
+def _jpeg_end_problem(handle: BinaryIO, size: int) -> str | None:
+    handle.seek(max(0, size - 64))
+    if handle.read().rstrip(b"\x00\r\n\t ").endswith(b"\xff\xd9"):
+        return None
+    handle.seek(0)
+    try:
+        with _pil_open(handle) as img:
+            img.load()
+    except Exception as exc:  # Pillow: OSError "image file is truncated (N bytes not processed)", ...
+        return f"no JPEG end-of-image marker, and decoding fails: {exc}"
     return None
+
+
+def _decode_problem(handle: BinaryIO) -> _ImageIssue | None:
+    handle.seek(0)
+    try:
+        load_image(handle.read())
+    except DataError as exc:
+        for kind, prefix in (("too large", "image too large ("), ("unreadable", "unreadable image (")):
+            if exc.message.startswith(prefix) and exc.message.endswith(")"):
+                return kind, exc.message[len(prefix) : -1]
+        return "unreadable", exc.message
+    return None
+
+
+def _issue_text(issue: _ImageIssue, path: str | None = None) -> str:
+    kind, detail = issue
+    if not kind:
+        return f"{path}: {detail}" if path else detail
+    return f"image {kind}: {path} ({detail})" if path else f"image {kind} ({detail})"
+
+
+def _image_problem(path: str, *, decode: bool = False) -> str | None:
+    """None if the image file is usable, else why not, naming the file (see `_encoded_problem`)."""
+    try:
+        with open(path, "rb") as handle:
+            issue = _encoded_problem(handle, decode=decode)
+    except OSError as exc:
+        return f"image unreadable: {path} ({exc.strerror or exc})"
+    return _issue_text(issue, path) if issue else None
 
 
 class _MediaResolver:
@@ -429,12 +581,14 @@ class _MediaResolver:
         check_exists: bool,
         check_header: bool,
         as_given_first: bool = True,
+        decode: bool = False,
     ):
         self.folder = os.path.abspath(folder) if folder is not None else None
         self.check_exists = check_exists
         self.check_header = check_header
         # SPEC 2.1 (LLaVA, JSONL): a path that exists as given wins over the image folder; ScoreRS always joins.
         self.as_given_first = as_given_first
+        self.decode = decode  # decode every image in full (validation), not only its header
         self._cache: dict[tuple[str, bool], tuple[str, str | None]] = {}
 
     def resolve(self, name: str, errors: list[str], *, is_image: bool = True) -> str:
@@ -462,7 +616,7 @@ class _MediaResolver:
         if self.check_exists and not os.path.isfile(path):
             return path, f"{'image' if is_image else 'video'} not found: {path}"
         if self.check_header and is_image:
-            return path, _image_problem(path)
+            return path, _image_problem(path, decode=self.decode)
         return path, None
 
 
@@ -506,17 +660,19 @@ def read_llava(
     *,
     policy: Policy = "error",
     check_images: bool = True,
+    decode_images: bool = False,
 ) -> ReadResult:
     """LLaVA-style SFT JSON (SPEC 2.1): every turn kept, `solution` None.
 
-    `check_images=False` skips the existence and header checks (paths are still resolved and containment-checked).
+    `check_images=False` skips the existence and header checks (paths are still resolved and containment-checked);
+    `decode_images=True` decodes every image in full (the validator's thorough check).
     """
     _check_policy(policy)
     source = str(path)
     data = _load_json_array(path)
     if check_images and image_folder is not None and not os.path.isdir(image_folder):
         raise DataError(source, None, f"image folder does not exist: {image_folder}")
-    media = _MediaResolver(image_folder, check_exists=check_images, check_header=check_images)
+    media = _MediaResolver(image_folder, check_exists=check_images, check_header=check_images, decode=decode_images)
 
     def parse(raw: Any, index: int, errors: list[str]) -> Record | None:
         return _parse_llava_object(raw, index, errors, source=source, media=media)
@@ -525,28 +681,38 @@ def read_llava(
 
 
 def read_jsonl(
-    path: str | os.PathLike, image_folder: str | os.PathLike | None = None, *, policy: Policy = "error"
+    path: str | os.PathLike,
+    image_folder: str | os.PathLike | None = None,
+    *,
+    policy: Policy = "error",
+    tasks: Collection[str] | None = None,
+    reward_methods: Collection[str] | None = None,
+    decode_images: bool = False,
 ) -> ReadResult:
     """VLM-R1 multi-task JSONL (SPEC 2.4): one LLaVA-style object per line; index = line number.
 
     The final assistant reply becomes `solution`; `turns` is the prompt before it. `task` is the record's `task`
     field (None when absent: the caller chooses per file); `accu_reward_method` and other fields stay in `extra`.
+    `tasks` / `reward_methods`: the names a record's `task` / `accu_reward_method` may take (GRPO passes
+    GRPO_TASKS / GEOVLM_TASKS); None accepts any string. `decode_images`: see read_llava.
     """
     _check_policy(policy)
     source = str(path)
     lines = _jsonl_lines(path)
     if image_folder is not None and not os.path.isdir(image_folder):
         raise DataError(source, None, f"image folder does not exist: {image_folder}")
-    media = _MediaResolver(image_folder, check_exists=True, check_header=True)
+    media = _MediaResolver(image_folder, check_exists=True, check_header=True, decode=decode_images)
 
     def parse(line: str, index: int, errors: list[str]) -> Record | None:
         raw = _parse_json_object(line, errors)
         if raw is None:
             return None
         record = _parse_llava_object(raw, index, errors, source=source, media=media)
-        for key in ("task", "accu_reward_method"):
+        for key, known in (("task", tasks), ("accu_reward_method", reward_methods)):
             if key in raw and not isinstance(raw[key], str):
                 errors.append(f"'{key}' must be a string, got {_json_type(raw[key])}")
+            elif key in raw and known is not None and raw[key] not in known:
+                errors.append(_unknown_name(key, raw[key], known))
         if errors:
             return None
         record.solution = record.turns[-1].content
@@ -561,7 +727,9 @@ def read_jsonl(
 # SAMChat GRPO imagefolder (SPEC 2.2)
 
 
-def read_imagefolder(data_dir: str | os.PathLike, *, policy: Policy = "error") -> ReadResult:
+def read_imagefolder(
+    data_dir: str | os.PathLike, *, policy: Policy = "error", decode_images: bool = False
+) -> ReadResult:
     """`data_dir/metadata.jsonl` rows (`file_name`, `question`, `solution` "0"/"1") -> task "samchat" records.
 
     Read directly, without `datasets`, so that validation names the metadata line of every problem; the folder is
@@ -595,7 +763,7 @@ def read_imagefolder(data_dir: str | os.PathLike, *, policy: Policy = "error") -
                 errors.append(f"file_name {file_name!r} escapes image folder {folder}")
             elif not os.path.isfile(path):
                 errors.append(f"image not found: {path}")
-            elif problem := _image_problem(path):
+            elif problem := _image_problem(path, decode=decode_images):
                 errors.append(problem)
         if errors:
             return None
@@ -670,8 +838,12 @@ def _check_tinyrs_solution(solution: Any, errors: list[str]) -> None:
     answer_type, answer = solution[0], solution[1]
     if isinstance(answer_type, str) and answer_type not in TINYRS_TASKS:
         errors.append(f'answer_type must be "0", "1" or "2", got {answer_type!r}')
-    if answer_type == "2" and isinstance(answer, str) and len(_NUMBER.findall(answer)) != 4:
-        errors.append(f'answer_type "2" needs a box of four numbers, got {answer!r}')
+    if answer_type == "2" and isinstance(answer, str):
+        box = parse_box(answer)  # the box the IoU reward reads (grpo.rewards.tinyrs.box_reward)
+        if len(_NUMBER.findall(answer)) != 4 or box is None:
+            errors.append(f'answer_type "2" needs a box of four numbers, got {answer!r}')
+        elif box[2] <= box[0] or box[3] <= box[1]:
+            errors.append(f'answer_type "2" box {answer!r} is inverted or empty (x2 <= x1 or y2 <= y1): IoU 0 always')
 
 
 def _load_tinyrs(path_or_id: str | os.PathLike, split: str):
@@ -698,7 +870,9 @@ def _load_tinyrs(path_or_id: str | os.PathLike, split: str):
     return dataset.cast_column("image", datasets.Image(decode=False))
 
 
-def read_tinyrs_grpo(path_or_id: str | os.PathLike, split: str = "train", *, policy: Policy = "error") -> ReadResult:
+def read_tinyrs_grpo(
+    path_or_id: str | os.PathLike, split: str = "train", *, policy: Policy = "error", decode_images: bool = False
+) -> ReadResult:
     """TinyRS GRPO data (SPEC 2.3): a save_to_disk folder (DatasetDict or Dataset) or a Hub id.
 
     answer_type "0" -> task "open_ended", "1" -> "short_answer", "2" -> "bbox"; `solution` is the answer string;
@@ -722,7 +896,11 @@ def read_tinyrs_grpo(path_or_id: str | os.PathLike, split: str = "train", *, pol
             try:
                 # Bytes in memory rather than an open file per record: a large split would exhaust file handles.
                 data = encoded.get("bytes") or Path(encoded["path"]).read_bytes()
-                image = Image.open(io.BytesIO(data))
+                issue = _encoded_problem(io.BytesIO(data), decode=decode_images)
+                if issue:
+                    errors.append(_issue_text(issue))
+                else:
+                    image = Image.open(io.BytesIO(data))
             except Exception as exc:  # OSError, SyntaxError, ... for a missing or corrupt image
                 errors.append(f"image unreadable ({exc})")
         if turns:
@@ -751,15 +929,34 @@ def read_tinyrs_grpo(path_or_id: str | os.PathLike, split: str = "train", *, pol
 # ScoreRS suite (SPEC 2.6)
 
 
+def _grounding_answer_problems(answer: str) -> list[str]:
+    """What stops the grounding scorer from reading a ground-truth box (eval.tasks.scorers: the first box of
+    common.parsing.parse_boxes)."""
+    boxes = parse_boxes(answer)
+    if not boxes:
+        return [f"grounding answer has no [x1, y1, x2, y2] box: {answer!r}"]
+    x1, y1, x2, y2 = boxes[0]
+    if x2 <= x1 or y2 <= y1:
+        return [f"grounding box {answer!r} is inverted or empty (x2 <= x1 or y2 <= y1)"]
+    return []
+
+
 def _positive_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0
 
 
-def read_scorers(json_path: str | os.PathLike, data_root: str | os.PathLike, *, policy: Policy = "error") -> ReadResult:
+def read_scorers(
+    json_path: str | os.PathLike,
+    data_root: str | os.PathLike,
+    *,
+    policy: Policy = "error",
+    decode_images: bool = False,
+) -> ReadResult:
     """One ScoreRS task file. Image = data_root/<json stem>/<image>, or <image_path>/<image> when `image_path` is
     given (absolute, or relative to data_root). `task` is the SCORERS_TASKS key of the file name, else its stem.
     Turns: the question (conversations[0], placeholders kept); `solution`: the answer (conversations[1]);
-    `extra`: "size" and "type" when present, and any other field.
+    `extra`: "size" and "type" when present, and any other field. Grounding answers (rs_vg) must hold the
+    `[x1, y1, x2, y2]` box its scorer reads, with positive width and height.
     """
     _check_policy(policy)
     source = str(json_path)
@@ -768,6 +965,7 @@ def read_scorers(json_path: str | os.PathLike, data_root: str | os.PathLike, *, 
     task = _SCORERS_KEY_BY_FILE.get(Path(json_path).name, stem)
     root = os.path.abspath(data_root)
     resolvers: dict[str, _MediaResolver] = {}
+    is_grounding = SCORERS_TASKS.get(task, ("", ""))[1] == "bbox"
 
     def parse(raw: Any, index: int, errors: list[str]) -> Record | None:
         if not isinstance(raw, dict):
@@ -782,13 +980,17 @@ def read_scorers(json_path: str | os.PathLike, data_root: str | os.PathLike, *, 
                 value = turn.get("value") if isinstance(turn, dict) else None
                 if not isinstance(value, str):
                     errors.append(f"conversations[{position}] must be an object with a string 'value'")
+                elif position == 1 and is_grounding:
+                    errors.extend(_grounding_answer_problems(value))
         image_path = raw.get("image_path")
         if image_path is not None and (not isinstance(image_path, str) or not image_path):
             errors.append(f"'image_path' must be a non-empty string, got {_json_type(image_path)}")
             image_path = None
         folder = os.path.join(root, image_path) if image_path else os.path.join(root, stem)
         if folder not in resolvers:
-            resolvers[folder] = _MediaResolver(folder, check_exists=True, check_header=True, as_given_first=False)
+            resolvers[folder] = _MediaResolver(
+                folder, check_exists=True, check_header=True, as_given_first=False, decode=decode_images
+            )
         name = raw.get("image")
         path = ""
         if not isinstance(name, str) or not name:
@@ -826,7 +1028,9 @@ def read_scorers(json_path: str | os.PathLike, data_root: str | os.PathLike, *, 
 # SAMData test folder (SPEC 2.5)
 
 
-def read_samdata_test(folder: str | os.PathLike, *, policy: Policy = "error") -> ReadResult:
+def read_samdata_test(
+    folder: str | os.PathLike, *, policy: Policy = "error", decode_images: bool = False
+) -> ReadResult:
     """Images `*.jpg|*.jpeg|*.png` (any case) named `<category>...`, sorted by name; `solution` = category
     ("0" positive easy, "1" positive hard, "2" negative). Every other entry is not a sample: listed in `ignored`,
     not an error. Turns: the SAMData evaluation prompt (SPEC 6.1) after the image.
@@ -848,7 +1052,7 @@ def read_samdata_test(folder: str | os.PathLike, *, policy: Policy = "error") ->
 
     def parse(name: str, index: int, errors: list[str]) -> Record | None:
         path = os.path.join(root, name)
-        if problem := _image_problem(path):
+        if problem := _image_problem(path, decode=decode_images):
             errors.append(problem)
             return None
         return Record(
@@ -861,7 +1065,9 @@ def read_samdata_test(folder: str | os.PathLike, *, policy: Policy = "error") ->
             task="samdata",
         )
 
-    return _collect(source, enumerate(samples), len(samples), parse, policy, ignored=ignored)
+    hint = " (no sample images: a sample is named <0|1|2>... and ends in .jpg, .jpeg or .png"
+    hint += f"; {len(ignored)} entries are not samples)" if ignored else ")"
+    return _collect(source, enumerate(samples), len(samples), parse, policy, ignored=ignored, empty_hint=hint)
 
 
 READERS: dict[str, Callable[..., ReadResult]] = {
@@ -935,9 +1141,14 @@ def _tiff_array(source: str | io.BytesIO, name: str) -> np.ndarray:
     try:
         with tifffile.TiffFile(source) as tif:
             series = tif.series[0]
-            array, axes = series.asarray(), series.axes
+            # The pixel limit before decoding: tifffile has no guard of its own.
+            too_large = _too_large(*_series_extent(series))
+            if too_large is None:
+                array, axes = series.asarray(), series.axes
     except Exception as exc:  # tifffile raises ValueError, TiffFileError, ... for files it cannot parse
         raise DataError(name, None, f"unreadable image ({exc})") from exc
+    if too_large:
+        raise DataError(name, None, f"image too large ({too_large})")
     band_axis = next((axes.index(a) for a in "SC" if a in axes), None)
     if band_axis is not None:
         array = np.moveaxis(array, band_axis, -1)
@@ -958,8 +1169,11 @@ def load_image(src: str | os.PathLike | bytes | Image.Image) -> Image.Image:
       the high byte; more than four bands, which it cannot open) are read with tifffile: the first three bands
       (one band -> gray), stretched like 16-bit data when not 8-bit. EXIF orientation is not applied (upstream
       loaders do not apply it either).
+    Every decoder refuses an image over MAX_IMAGE_PIXELS from its header, before decoding ("image too large").
     """
     if isinstance(src, Image.Image):
+        if too_large := _too_large(*src.size):
+            raise DataError("<image>", None, f"image too large ({too_large})")
         return _pil_to_rgb(src)
     if isinstance(src, bytes):
         name, data = "<image bytes>", src
@@ -977,13 +1191,19 @@ def load_image(src: str | os.PathLike | bytes | Image.Image) -> Image.Image:
         except OSError as exc:
             raise DataError(name, None, f"cannot read image ({exc.strerror or exc})") from exc
     try:
-        img = Image.open(io.BytesIO(data))
-        if not _is_wide_tiff(img):
+        img = _pil_open(io.BytesIO(data))
+        too_large = None if _is_wide_tiff(img) else _too_large(*img.size)
+        if too_large is None and not _is_wide_tiff(img):
             img.load()
             return _pil_to_rgb(img)
+    except Image.DecompressionBombError as exc:  # over twice Pillow's own limit, which is MAX_IMAGE_PIXELS
+        raise DataError(name, None, f"image too large ({_bomb_text(exc)})") from None
     except Exception as exc:  # Pillow reports corrupt / unsupported files with many exception types
         if data[:4] not in _TIFF_MAGIC:
             raise DataError(name, None, f"unreadable image ({exc})") from exc
+        too_large = None
+    if too_large:
+        raise DataError(name, None, f"image too large ({too_large})")
     return _array_to_rgb(_tiff_array(io.BytesIO(data), name))
 
 
@@ -997,13 +1217,20 @@ def _emit(line: str) -> None:
     print(line)  # noqa: T201 - CLI output
 
 
-def _read_for_cli(fmt: str, path: str, image_folder: str | None, split: str) -> ReadResult:
-    if fmt in ("llava", "jsonl"):
-        return READERS[fmt](path, image_folder, policy="skip")
+def _read_for_cli(fmt: str, path: str, image_folder: str | None, split: str, decode: bool = True) -> ReadResult:
+    if fmt == "llava":
+        return read_llava(path, image_folder, policy="skip", decode_images=decode)
+    if fmt == "jsonl":
+        # The JSONL format is GRPO's (SPEC 2.4): task names are checked as grpo.train checks them.
+        return read_jsonl(
+            path, image_folder, policy="skip", tasks=GRPO_TASKS, reward_methods=GEOVLM_TASKS, decode_images=decode
+        )
     if fmt == "scorers":
-        return read_scorers(path, image_folder or Path(path).parent, policy="skip")
+        return read_scorers(path, image_folder or Path(path).parent, policy="skip", decode_images=decode)
     if fmt == "tinyrs_grpo":
-        return read_tinyrs_grpo(path, split, policy="skip")
+        return read_tinyrs_grpo(path, split, policy="skip", decode_images=decode)
+    if fmt in ("imagefolder", "samdata_test"):
+        return READERS[fmt](path, policy="skip", decode_images=decode)
     return READERS[fmt](path, policy="skip")
 
 
@@ -1030,6 +1257,12 @@ def main(argv: list[str] | None = None) -> int:
         "JSON file's folder)",
     )
     validate.add_argument("--split", default="train", help="tinyrs_grpo: split to read (default: train)")
+    validate.add_argument(
+        "--header-only",
+        action="store_true",
+        help="check image headers only (as training does at start-up) instead of decoding every image in full; "
+        "faster, but misses damage that only decoding shows",
+    )
     args = parser.parse_args(argv)
 
     if args.image_folder is not None and args.fmt not in _USES_IMAGE_FOLDER:
@@ -1042,7 +1275,7 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
-        result = _read_for_cli(args.fmt, args.path, args.image_folder, args.split)
+        result = _read_for_cli(args.fmt, args.path, args.image_folder, args.split, decode=not args.header_only)
     except DataError as exc:
         _emit(str(exc))
         _emit(f"validated 0 records: the file itself is bad (format {args.fmt})")

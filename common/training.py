@@ -1,22 +1,43 @@
-"""What every training entry point (sft.train, grpo.train) does around its trainer: logging, resuming, starting
-DeepSpeed's communication backend, loading a resumed full checkpoint correctly, saving, and leaving together."""
+"""What every training entry point (sft.train, grpo.train) does around its trainer: logging, checking output_dir,
+resuming from the newest complete checkpoint, starting DeepSpeed's communication backend, loading a resumed full
+checkpoint correctly, saving, and leaving together."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import re
+import struct
 import sys
+import tempfile
+import zipfile
 from typing import Any
 
 import transformers
 from transformers import PreTrainedModel
-from transformers.trainer_utils import get_last_checkpoint
 
 from common.provenance import RunInfo, write_model_card, write_run_record
 
 logger = logging.getLogger(__name__)
 
 WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
+# What a checkpoint must hold to resume from, besides an intact trainer_state.json: weights of one of these kinds,
+# full model (with config.json) or adapter (with adapter_config.json), as the Trainer writes them.
+FULL_WEIGHTS = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
+ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")  # transformers' PREFIX_CHECKPOINT_DIR naming
+_ZIP_MAGIC = b"PK\x03\x04"  # torch.save's (default) zip format
+
+
+class TrainingSetupError(RuntimeError):
+    """A run that cannot start where it was told to: output_dir unusable, or the checkpoint to resume from
+    incomplete. `str(e)` is one line for the log; the entry points exit 1 with it, before any model loads."""
 
 
 def setup_logging(training_args: Any) -> None:
@@ -29,17 +50,177 @@ def setup_logging(training_args: Any) -> None:
         logging.getLogger(name).setLevel(own)
 
 
-def resume_checkpoint(training_args: Any) -> str | None:
-    """--resume_from_checkpoint wins; otherwise the newest checkpoint-* in output_dir, so a rerun of an interrupted
-    job continues instead of starting over."""
-    if training_args.resume_from_checkpoint:
-        return training_args.resume_from_checkpoint
-    if os.path.isdir(training_args.output_dir):
-        last = get_last_checkpoint(training_args.output_dir)
-        if last is not None:
-            logger.info("resuming from %s (newest checkpoint in output_dir)", last)
-            return last
+def check_output_dir(path: str | os.PathLike) -> None:
+    """Raise TrainingSetupError unless `path` is a folder this process can write (created when missing).
+
+    The Trainer first writes to output_dir at its first checkpoint, hours into a paper recipe; a file probe now
+    finds a read-only mount, a missing permission or a path under a file before the model loads. Every rank probes
+    (each writes its own RNG state and DeepSpeed shards there); the probe file has a unique name and is removed.
+    """
+    path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise TrainingSetupError(f"output_dir {path} is a file, not a folder")
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        parent = os.path.dirname(os.path.abspath(path))
+        while parent and not os.path.exists(parent):
+            parent = os.path.dirname(parent)
+        if os.path.exists(parent) and not os.path.isdir(parent):
+            raise TrainingSetupError(f"output_dir {path} cannot be created: {parent} is a file, not a folder") from None
+        raise TrainingSetupError(f"output_dir {path} cannot be created in {parent} ({exc.strerror or exc})") from None
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".write-check-", dir=path)
+        os.close(handle)
+        os.remove(probe)
+    except OSError as exc:
+        raise TrainingSetupError(f"output_dir {path} is not writable ({exc.strerror or exc})") from None
+
+
+def _json_problem(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            json.load(handle)
+    except (OSError, ValueError) as exc:
+        return f"{os.path.basename(path)} unreadable ({exc})"
     return None
+
+
+def _safetensors_problem(path: str) -> str | None:
+    """A safetensors file is an 8-byte header length, a JSON header and the tensor data the header accounts for:
+    a write cut short leaves fewer bytes than the header promises."""
+    name = os.path.basename(path)
+    try:
+        size = os.path.getsize(path)
+        with open(path, "rb") as handle:
+            (length,) = struct.unpack("<Q", handle.read(8))
+            header = json.loads(handle.read(length))
+        ends = [entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__"]
+    except (OSError, ValueError, struct.error, AttributeError, KeyError, TypeError, IndexError) as exc:
+        return f"{name} unreadable ({type(exc).__name__}: {exc})"
+    expected = 8 + length + max(ends, default=0)
+    if size < expected:
+        return f"{name} cut short ({size} of {expected} bytes)"
+    return None
+
+
+def _torch_file_problem(path: str) -> str | None:
+    """torch.save writes a zip archive whose directory is its last record: a write cut short has none. Files in
+    torch's legacy (non-zip) format are not checked."""
+    name = os.path.basename(path)
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(4)
+        if not magic:
+            return f"{name} is empty"
+        if magic == _ZIP_MAGIC:
+            zipfile.ZipFile(path).close()
+    except (OSError, zipfile.BadZipFile) as exc:
+        return f"{name} cut short or unreadable ({exc})"
+    return None
+
+
+def checkpoint_problems(folder: str | os.PathLike, training_args: Any) -> list[str]:
+    """Why a checkpoint folder cannot be resumed from exactly ([] = complete).
+
+    The Trainer writes a checkpoint in this order: weights (+ config), optimizer and scheduler (DeepSpeed: its
+    global_step* folder and `latest`), RNG states, and trainer_state.json last; a kill at any point (SLURM
+    preemption, OOM killer) leaves a folder that `get_last_checkpoint` still picks. Complete means: trainer_state.json
+    parses; model weights with their config (or an adapter with adapter_config.json); unless save_only_model,
+    optimizer and scheduler state and at least one RNG state file; and every JSON, safetensors and torch file in the
+    folder is whole (checked from its own structure, without loading tensors).
+    """
+    folder = os.fspath(folder)
+    if not os.path.isdir(folder):
+        return ["not a folder"]
+    problems: list[str] = []
+    names = set(os.listdir(folder))
+    if "trainer_state.json" not in names:
+        problems.append("no trainer_state.json (written last: the save did not finish)")
+    deepspeed_dir = None
+    if "latest" in names:
+        try:
+            with open(os.path.join(folder, "latest"), encoding="utf-8") as handle:
+                tag = handle.read().strip()
+        except (OSError, UnicodeDecodeError):
+            tag = ""
+        deepspeed_dir = os.path.join(folder, tag)
+        if not tag or not os.path.isdir(deepspeed_dir):
+            problems.append(f"'latest' names {tag!r}, which is not a folder here")
+            deepspeed_dir = None
+    elif getattr(training_args, "deepspeed", None):
+        problems.append("no DeepSpeed 'latest' file (its engine state was not saved)")
+    has_full = any(name in names for name in FULL_WEIGHTS)
+    has_adapter = any(name in names for name in ADAPTER_WEIGHTS)
+    if not (has_full or has_adapter or deepspeed_dir):
+        problems.append(f"no model weights (none of {', '.join(FULL_WEIGHTS + ADAPTER_WEIGHTS)})")
+    if has_full and "config.json" not in names:
+        problems.append("no config.json beside the model weights")
+    if has_adapter and "adapter_config.json" not in names:
+        problems.append("no adapter_config.json beside the adapter weights")
+    for index_name in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
+        if index_name in names and _json_problem(os.path.join(folder, index_name)) is None:
+            with open(os.path.join(folder, index_name), encoding="utf-8") as handle:
+                shards = sorted(set(json.load(handle).get("weight_map", {}).values()))
+            missing = [shard for shard in shards if shard not in names]
+            if missing:
+                problems.append(f"weight shard(s) missing: {', '.join(missing)}")
+    if not getattr(training_args, "save_only_model", False):
+        # Under DeepSpeed the engine's folder holds the optimizer (and, when it runs the schedule, the scheduler).
+        if deepspeed_dir is None and "optimizer.pt" not in names:
+            problems.append("no optimizer.pt")
+        if deepspeed_dir is None and "scheduler.pt" not in names:
+            problems.append("no scheduler.pt")
+        if not any(name.startswith("rng_state") and name.endswith(".pth") for name in names):
+            problems.append("no rng_state*.pth")
+    for root, _, files in os.walk(folder):
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            if name.endswith(".json"):
+                problem = _json_problem(path)
+            elif name.endswith(".safetensors"):
+                problem = _safetensors_problem(path)
+            elif name.endswith((".pt", ".pth", ".bin")):
+                problem = _torch_file_problem(path)
+            else:
+                continue
+            if problem:
+                problems.append(problem if root == folder else f"{os.path.relpath(root, folder)}/{problem}")
+    return problems
+
+
+def resume_checkpoint(training_args: Any) -> str | None:
+    """--resume_from_checkpoint wins (TrainingSetupError when it is incomplete); otherwise the newest complete
+    checkpoint-* in output_dir, so a rerun of an interrupted job continues instead of starting over. Newer
+    incomplete ones (a kill during their save) are passed over with a warning and left in place: the run writes
+    that step's checkpoint again when it gets there."""
+    if training_args.resume_from_checkpoint:
+        path = training_args.resume_from_checkpoint
+        problems = checkpoint_problems(path, training_args)
+        if problems:
+            raise TrainingSetupError(f"--resume_from_checkpoint {path} is incomplete: {'; '.join(problems)}")
+        return path
+    if not os.path.isdir(training_args.output_dir):
+        return None
+    found = [(int(m.group(1)), name) for name in os.listdir(training_args.output_dir) if (m := _CHECKPOINT.match(name))]
+    for _, name in sorted(found, reverse=True):
+        path = os.path.join(training_args.output_dir, name)
+        if not os.path.isdir(path):
+            continue
+        problems = checkpoint_problems(path, training_args)
+        if not problems:
+            logger.info("resuming from %s (newest complete checkpoint in output_dir)", path)
+            return path
+        logger.warning("skipping %s, an incomplete checkpoint (a save cut short?): %s", path, "; ".join(problems))
+    return None
+
+
+def prepare_run(training_args: Any) -> None:
+    """The checks that must pass before any data or model loads: output_dir writable, an explicit
+    --resume_from_checkpoint complete."""
+    check_output_dir(training_args.output_dir)
+    if training_args.resume_from_checkpoint:
+        resume_checkpoint(training_args)
 
 
 def init_deepspeed_backend(training_args: Any) -> None:

@@ -50,12 +50,26 @@ class GenerationSummary:
     errors: int  # rows recorded with an error in this run
 
 
-def read_predictions(path: str | os.PathLike) -> list[Row]:
-    """Rows of a predictions file. A last line without its newline is a write cut short by a kill: ignored (with a
-    warning), since the rerun regenerates it. Any other unreadable line is an error naming the file and line."""
+@dataclass
+class Predictions:
+    rows: list[Row]
+    cut_line: int | None = None  # number of a last line cut short by an interrupted write (left out), else None
+
+
+def read_prediction_file(path: str | os.PathLike) -> Predictions:
+    """Rows of a predictions file, for every reader (generation's resume, eval.run, eval.score).
+
+    - A last line without its newline that is not valid JSON is a write cut short by a kill: left out, its number
+      kept in `cut_line` for the caller to report.
+    - Any other unreadable line, or a row without string `id` and `prediction`: DataError naming file and line.
+    - Each id must appear once: a repeated id (two runs appending to one file, or files concatenated) is a
+      DataError naming both lines, never counted twice or resolved by guessing which row is right.
+    """
     text = Path(path).read_text(encoding="utf-8")
     lines = text.split("\n")
-    rows = []
+    rows: list[Row] = []
+    first_line: dict[str, int] = {}
+    cut_line = None
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -63,7 +77,7 @@ def read_predictions(path: str | os.PathLike) -> list[Row]:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             if number == len(lines):  # no newline after it: the writer was interrupted
-                logger.warning("%s: line %d is incomplete (interrupted run); it will be regenerated", path, number)
+                cut_line = number
                 continue
             raise DataError(path, number, f"invalid JSON ({exc.msg})") from exc
         if (
@@ -72,8 +86,27 @@ def read_predictions(path: str | os.PathLike) -> list[Row]:
             or not isinstance(row.get("prediction"), str)
         ):
             raise DataError(path, number, "expected an object with string 'id' and 'prediction'")
+        if row["id"] in first_line:
+            raise DataError(
+                path,
+                number,
+                f"duplicate id {row['id']!r}, already in record {first_line[row['id']]}: one row per sample",
+            )
+        first_line[row["id"]] = number
         rows.append(row)
-    return rows
+    return Predictions(rows, cut_line)
+
+
+def read_predictions(path: str | os.PathLike) -> list[Row]:
+    """The rows of `read_prediction_file`, with a warning when a cut-short last line was left out."""
+    predictions = read_prediction_file(path)
+    if predictions.cut_line is not None:
+        logger.warning(
+            "%s: line %d is incomplete (the file ends inside it: a write cut short) and was left out",
+            path,
+            predictions.cut_line,
+        )
+    return predictions.rows
 
 
 def write_json_atomic(path: str | os.PathLike, data: Any) -> None:

@@ -149,6 +149,8 @@ def run(args: argparse.Namespace) -> dict:
         rows = task.load(args.data_root)
         if args.limit is not None:
             rows = rows[: args.limit]
+        if not rows:  # an empty test set would score 0.0 (or 1.0) and look like a result
+            raise DataError(args.data_root, None, f"no samples for task {task.key}")
         max_new_tokens = args.max_new_tokens or task.max_new_tokens
         summary: GenerationSummary = generate_task(
             task,

@@ -7,6 +7,8 @@ Prediction lines (one JSON object each, as `eval.run` writes them):
 `{"id": str, "image": str (file name or path), "question": str, "answer": str (ground truth; empty for samdata),
 "prediction": str (raw model text), "size": [w, h] (grounding), "type": [str] (LHRS-Bench), "error": str (optional:
 the sample failed; counted, never dropped), "input_size": [w, h] (optional: the image as the model saw it)}`.
+Each id appears once (a repeated id is an error naming both lines, never scored twice); a last line cut short by a
+kill is left out with a note; an empty file is an error. The row count scored is printed to stderr.
 
 Metric keys, paper protocol: samdata `tp, fp, tn, fn, precision, recall, f1, accuracy, per_category`; cls / vqa
 `accuracy`; rs_vg `acc@0.5`, `acc@0.5_small|medium|large`, `count`; lhrs_bench `accuracy`, `accuracy_<category>`;
@@ -22,7 +24,7 @@ from collections.abc import Sequence
 
 from common.data import DataError
 
-from .generate import read_predictions
+from .generate import read_prediction_file
 from .tasks import BOX_FRAMES, PROMPT_STYLES, PROTOCOLS, TASKS, Row, ScoreOptions, Task
 
 
@@ -64,17 +66,30 @@ def main(argv: list[str] | None = None) -> int:
         meteor=not args.no_meteor,
     )
     try:
-        rows = read_predictions(args.predictions)
+        predictions = read_prediction_file(args.predictions)
+        rows = predictions.rows
+        if not rows:
+            raise DataError(args.predictions, None, "no prediction rows to score")
         protocols = PROTOCOLS if args.protocol == "both" else (args.protocol,)
         scored = score_rows(task, rows, options, protocols)
     except KeyError as exc:
         print(f"error: {args.predictions}: a row lacks the field {exc}", file=sys.stderr)  # noqa: T201
         return 1
-    except (OSError, DataError, ValueError) as exc:
+    except DataError as exc:  # names the file (and line) itself
+        print(f"error: {exc}", file=sys.stderr)  # noqa: T201
+        return 1
+    except (OSError, ValueError) as exc:
         print(f"error: {args.predictions}: {exc}", file=sys.stderr)  # noqa: T201
         return 1
+    if predictions.cut_line is not None:
+        print(  # noqa: T201
+            f"note: {args.predictions}: line {predictions.cut_line} is incomplete (the file ends inside it: a write "
+            "cut short) and was not scored; rerun eval.run on this output dir to regenerate it",
+            file=sys.stderr,
+        )
     if scored["errors"]:
         print(f"note: {scored['errors']} of {scored['samples']} rows are failed samples", file=sys.stderr)  # noqa: T201
+    print(f"scored {scored['samples']} rows of {args.predictions} (task {args.task})", file=sys.stderr)  # noqa: T201
     output = {p: scored[p] for p in protocols} if args.protocol == "both" else scored[args.protocol]
     print(json.dumps(output, indent=2))  # noqa: T201
     return 0

@@ -45,7 +45,11 @@ def validate_upload(path: str | os.PathLike, *, max_bytes: int = MAX_UPLOAD_BYTE
     try:
         return load_image(path)
     except DataError as exc:
+        if exc.message.startswith("image too large"):  # the pixel limit, checked from the header before decoding
+            raise UploadError(f"{name}: {exc.message}") from exc
         raise UploadError(f"{name}: not a readable image (PNG, JPEG or GeoTIFF expected)") from exc
+    except MemoryError as exc:  # within the pixel limit but still too big for this server's memory
+        raise UploadError(f"{name}: too large to decode on this server") from exc
 
 
 def load_uploads(paths: Sequence[str | os.PathLike], *, max_bytes: int = MAX_UPLOAD_BYTES) -> list[Image.Image]:

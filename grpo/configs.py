@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 
 from common.prompts import JUDGE_MODEL, JUDGE_TEMPERATURE, SAMCHAT_KEYWORDS
 from grpo.judge import JudgeConfig
-from grpo.rewards import REWARDS, RewardOptions
+from grpo.rewards import REWARDS, TASKS, RewardOptions
 
 DATASET_FORMATS = ("auto", "imagefolder", "tinyrs_grpo", "jsonl")
 DATA_POLICIES = ("error", "skip")
@@ -158,6 +158,9 @@ class GRPOScriptArguments:
         unknown = [name for name in self.reward_funcs if name not in REWARDS]
         if unknown:
             raise ValueError(f"unknown reward(s) {unknown}; registered: {sorted(REWARDS)}")
+        unknown_tasks = [task for task in self.file_tasks if task not in TASKS]
+        if unknown_tasks:
+            raise ValueError(f"dataset_tasks: unknown task(s) {unknown_tasks}; known: {', '.join(TASKS)}")
         if self.max_samples is not None and self.max_samples <= 0:
             raise ValueError(f"max_samples must be positive, got {self.max_samples}")
         # Validates format_mode, iou_mode, box_frame, caption_metric and the tags now, not at the first reward call.

@@ -29,6 +29,8 @@ from qwen_vl_utils import smart_resize
 
 from common.data import DataError, Record, load_image, read_imagefolder, read_jsonl, read_tinyrs_grpo
 from grpo.configs import JSONL_QUESTION_TEMPLATE, GRPOScriptArguments
+from grpo.rewards import TASKS
+from grpo.rewards.geovlm import GEOVLM_TASKS
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +86,8 @@ def read_records(args: GRPOScriptArguments) -> tuple[str, list[Record]]:
         tasks = _per_file(args.file_tasks, files, "dataset_tasks")
         results = []
         for path, folder, task in zip(files, folders, tasks, strict=True):
-            result = read_jsonl(path, folder, policy=args.data_policy)
+            # A misspelled task or accu_reward_method would match no reward and train without accuracy, silently.
+            result = read_jsonl(path, folder, policy=args.data_policy, tasks=TASKS, reward_methods=GEOVLM_TASKS)
             for record in result.records:
                 record.task = record.task or task
                 if record.task is None:

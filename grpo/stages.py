@@ -150,8 +150,15 @@ def main(argv: list[str] | None = None) -> int:
     args, overrides = parser.parse_known_args(argv)
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
     only = [task.strip() for task in args.stages.split(",")] if args.stages else None
-    output = run(args.config, model=args.model_name_or_path, data_root=args.data_root, output_dir=args.output_dir,
-                 only=only, overrides=overrides)  # fmt: skip
+    from common.data import DataError  # deferred like grpo.train (run): --help stays fast
+    from common.training import TrainingSetupError
+
+    try:
+        output = run(args.config, model=args.model_name_or_path, data_root=args.data_root, output_dir=args.output_dir,
+                     only=only, overrides=overrides)  # fmt: skip
+    except (DataError, TrainingSetupError) as error:
+        logger.error("%s", error)
+        return 1
     logger.info("GeoVLM-R1 stages finished: %s", output)
     return 0
 

@@ -30,7 +30,13 @@ from trl.trainer.utils import RepeatSampler
 from common.cli import RecipeParser, run_stage
 from common.modeling import load_model, load_processor, vision_tower
 from common.provenance import RunInfo
-from common.training import FullCheckpointResume, init_deepspeed_backend, setup_logging, train_and_save
+from common.training import (
+    FullCheckpointResume,
+    init_deepspeed_backend,
+    prepare_run,
+    setup_logging,
+    train_and_save,
+)
 from grpo.configs import GRPOScriptArguments
 from grpo.data import build_dataset
 from grpo.judge import Judge, MissingKeyError
@@ -129,6 +135,8 @@ def train(
     parsed arguments) goes into the run record."""
     if not model_args.model_name_or_path:
         raise ValueError("model_name_or_path is required")
+    # Where the run writes is checked first: an unwritable output_dir would otherwise surface at the first save.
+    prepare_run(training_args)
     # Generation pads on the left, so every prompt ends where its completion starts.
     processor = load_processor(
         model_args.model_name_or_path,

@@ -17,7 +17,7 @@ import sys
 
 from common.cli import RecipeParser, run_stage
 from common.provenance import RunInfo
-from common.training import init_deepspeed_backend, setup_logging, train_and_save
+from common.training import init_deepspeed_backend, prepare_run, setup_logging, train_and_save
 from sft.configs import DataArguments, ModelArguments, SFTConfig
 from sft.data import SFTCollator, build_dataset, load_sft_processor
 from sft.modeling import build_model, trainable_summary
@@ -32,6 +32,8 @@ def train(
     """Trains and saves to output_dir; `command` (the parsed arguments) goes into the run record."""
     if not model_args.model_name_or_path:
         raise ValueError("model_name_or_path is required")
+    # Where the run writes is checked first: an unwritable output_dir would otherwise surface at the first save.
+    prepare_run(training_args)
     processor = load_sft_processor(data_args, model_args)
     # The data is validated and measured before the model loads: a bad record costs seconds, not a GPU allocation.
     dataset = build_dataset(data_args, processor)

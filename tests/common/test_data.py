@@ -22,6 +22,7 @@ from PIL import Image
 from common import data
 from common.data import DataError, Problem, Record, Turn, load_image
 from common.prompts import REASONING_SYSTEM, SAMCHAT_GRPO_SUFFIX, SAMCHAT_GRPO_SYSTEM, SAMDATA_PROMPT
+from tests import faults
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -524,6 +525,9 @@ BAD_TINYRS = [
         _tinyrs_row("2", "[1, 2, 3]"),
         "answer_type \"2\" needs a box of four numbers, got '[1, 2, 3]'",
     ),
+    # x2 < x1: the IoU reward would be 0 whatever the model answers
+    ("box-inverted", _tinyrs_row("2", "[30, 20, 10, 40]"), "box '[30, 20, 10, 40]' is inverted or empty"),
+    ("box-empty", _tinyrs_row("2", "[10, 20, 10, 40]"), "is inverted or empty (x2 <= x1 or y2 <= y1)"),  # zero width
     ("solution-short", _tinyrs_row("1", "x", solution=["1", "x", "q"]), "got array of length 3"),
     (
         "solution-null-item",
@@ -1002,3 +1006,170 @@ def test_every_synthetic_dataset_validates(synthetic_dir, capsys):
         assert code == 0, output
         summary = re.fullmatch(r"validated (\d+) records: \1 ok, 0 bad.*", output.splitlines()[-1])
         assert summary and int(summary[1]) > 0, (job, output)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Faults of long runs (issue 12): decompression bombs, cut-short images, names no reward knows, empty inputs
+
+
+@pytest.fixture
+def tifffile_module():
+    return pytest.importorskip("tifffile")
+
+
+# (case id, builder, expected message after "image too large: PATH (")
+BOMBS = [
+    # Pillow refuses at open (over twice its own limit); reported in our words
+    ("tiff-15000x15000x3-uint16", lambda p: faults.tiff_bomb(p / "b.tif"), "225,000,000 pixels is over the limit of"),
+    # Pillow only warns here and hands over to tifffile (16-bit, 3 bands), which has no guard of its own
+    ("tiff-10000x10000x3-uint16", lambda p: faults.tiff_bomb(p / "b.tif", 10000, 10000), "10000x10000 is 100,000,000"),
+    ("tiff-one-band", lambda p: faults.tiff_bomb(p / "b.tif", 12000, 12000, 1), "12000x12000 is 144,000,000 pixels"),
+    ("png-15000x15000", lambda p: faults.png_bomb(p / "b.png", 15000, 15000), "225,000,000 pixels is over the limit"),
+    ("png-10000x10000", lambda p: faults.png_bomb(p / "b.png", 10000, 10000), "10000x10000 is 100,000,000 pixels"),
+]
+
+
+@pytest.mark.parametrize(("build", "expected"), [c[1:] for c in BOMBS], ids=[c[0] for c in BOMBS])
+def test_every_decoder_refuses_an_image_over_the_pixel_limit_before_decoding(
+    tmp_path, tifffile_module, build, expected
+):
+    path = build(tmp_path)
+    assert path.stat().st_size < 1000  # a few hundred bytes declaring gigabytes
+    assert data._image_problem(str(path)).startswith(f"image too large: {path} ({expected}")
+    with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: image too large \({re.escape(expected)}"):
+        load_image(path)
+    with pytest.raises(DataError, match=r"^<image bytes>: image too large"):
+        load_image(path.read_bytes())
+
+
+def test_the_pixel_limit_applies_to_in_memory_images_too(monkeypatch):
+    monkeypatch.setattr(data, "MAX_IMAGE_PIXELS", 63)
+    with pytest.raises(DataError, match=r"image too large \(8x8 is 64 pixels, over the limit of 63"):
+        load_image(Image.new("RGB", (8, 8)))
+    assert load_image(Image.new("RGB", (7, 9))).size == (7, 9)
+
+
+def test_a_bomb_in_training_data_is_a_bad_record(tmp_path, tifffile_module):
+    faults.tiff_bomb(tmp_path / "bomb.tif")
+    _image(tmp_path / "ok.png")
+    rows = [{"image": name, "conversations": _qa("<image>\nq", "a")} for name in ("ok.png", "bomb.tif")]
+    result = data.read_llava(_write_json(tmp_path / "sft.json", rows), tmp_path, policy="skip")
+    assert [r.index for r in result.records] == [0]
+    assert [(p.index, p.message.split(" (")[0]) for p in result.problems] == [
+        (1, f"image too large: {tmp_path}/bomb.tif")
+    ]
+
+
+# (case id, builder, expected problem from the header check, without the path)
+CUT_IMAGES = [
+    ("jpeg-cut-at-60%", lambda p: faults.noise_jpeg(p / "x.jpg", keep=0.6), "image truncated"),
+    (
+        "jpeg-cut-then-zero-padded",
+        lambda p: faults.noise_jpeg(p / "x.jpg", keep=0.6, trailing=b"\0\0"),
+        "image truncated",
+    ),
+    ("jpeg-whole-with-trailing-bytes", lambda p: faults.noise_jpeg(p / "x.jpg", trailing=b"EXTRA"), None),  # decodes
+    ("jpeg-whole", lambda p: faults.noise_jpeg(p / "x.jpg"), None),
+    ("png-cut", lambda p: _cut(_image(p / "x.png", size=(32, 32)), 20), "image unreadable"),  # verify() reads chunks
+    ("tiff-strip-beyond-the-end", lambda p: _cut(faults.corrupt_tiff(p / "x.tif"), 40), "image truncated"),
+]
+
+
+def _cut(path: Path, drop: int) -> Path:
+    path.write_bytes(path.read_bytes()[:-drop])
+    return path
+
+
+@pytest.mark.parametrize(("build", "expected"), [c[1:] for c in CUT_IMAGES], ids=[c[0] for c in CUT_IMAGES])
+def test_cut_short_images_are_found_without_decoding(tmp_path, tifffile_module, build, expected):
+    path = build(tmp_path)
+    problem = data._image_problem(str(path))
+    assert (problem.split(":")[0] if problem else None) == expected
+    if problem:
+        assert problem.startswith(f"{expected}: {path} (")
+
+
+def test_damage_only_decoding_sees_is_found_when_decoding(tmp_path, tifffile_module):
+    path = faults.corrupt_tiff(tmp_path / "x.tif")  # strip table intact, compressed bytes garbage
+    assert data._image_problem(str(path)) is None
+    assert data._image_problem(str(path), decode=True).startswith(f"image unreadable: {path} (Error -3 while decomp")
+
+
+@pytest.mark.parametrize("policy", ["error", "skip"])
+def test_a_truncated_jpeg_is_a_bad_record_under_either_policy(tmp_path, policy):
+    faults.noise_jpeg(tmp_path / "ok.jpg")
+    faults.noise_jpeg(tmp_path / "cut.jpg", keep=0.6)
+    rows = [{"image": name, "conversations": _qa("<image>\nq", "a")} for name in ("ok.jpg", "cut.jpg", "ok.jpg")]
+    path = _write_json(tmp_path / "sft.json", rows)
+    if policy == "error":
+        with pytest.raises(DataError, match=r"sft\.json: record 1: image truncated: .*cut\.jpg \(no JPEG end-of-image"):
+            data.read_llava(path, tmp_path)
+        return
+    result = data.read_llava(path, tmp_path, policy="skip")
+    assert ([r.index for r in result.records], result.skipped) == ([0, 2], 1)
+
+
+def test_the_validator_decodes_every_image_unless_told_header_only(tmp_path, tifffile_module, capsys):
+    faults.corrupt_tiff(tmp_path / "x.tif")
+    path = _write_json(tmp_path / "sft.json", [{"image": "x.tif", "conversations": _qa("<image>\nq", "a")}])
+    assert data.main(["validate", "--format", "llava", str(path), "--image-folder", str(tmp_path)]) == 1
+    assert f"{path}: record 0: image unreadable: {tmp_path}/x.tif (Error -3" in capsys.readouterr().out
+    assert (
+        data.main(["validate", "--format", "llava", "--header-only", str(path), "--image-folder", str(tmp_path)]) == 0
+    )
+
+
+def test_jsonl_task_names_are_checked_against_what_grpo_scores(tmp_path, capsys):
+    _image(tmp_path / "a.png")
+    good = {"image": "a.png", "conversations": _qa("<image>q", "forest"), "task": "classification"}
+    rows = [good, {**good, "task": "clasification"}, {**good, "accu_reward_method": "yes-no"}]
+    path = _write_jsonl(tmp_path / "g.jsonl", rows)
+    assert data.main(["validate", "--format", "jsonl", str(path), "--image-folder", str(tmp_path)]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(
+        f"{path}: record 2: unknown task 'clasification' (did you mean 'classification'?); known:"
+    )
+    assert lines[1].startswith(f"{path}: record 3: unknown accu_reward_method 'yes-no' (did you mean 'yes_no'?)")
+    assert lines[2] == "validated 3 records: 1 ok, 2 bad (format jsonl)"
+    # Without a vocabulary (eval's GeoVLM files) any string is a task.
+    assert len(data.read_jsonl(path, tmp_path).records) == 3
+
+
+@pytest.mark.parametrize(
+    "fmt, make",
+    [
+        ("llava", lambda p: _write_json(p / "e.json", [])),  # "[]"
+        ("jsonl", lambda p: _write_jsonl(p / "e.jsonl", [])),  # empty file
+        ("imagefolder", lambda p: (_write_jsonl(p / "metadata.jsonl", []), p)[1]),
+        ("scorers", lambda p: _write_json(p / "cls_AID.json", [])),
+    ],
+)
+def test_an_empty_dataset_is_an_error(tmp_path, capsys, fmt, make):
+    path = make(tmp_path)
+    assert data.main(["validate", "--format", fmt, str(path)]) == 1
+    source = path / "metadata.jsonl" if fmt == "imagefolder" else path
+    assert capsys.readouterr().out.splitlines()[0] == f"{source}: no records"
+
+
+def test_an_empty_samdata_folder_says_why_nothing_counts(tmp_path):
+    (tmp_path / "3_other.jpg").write_bytes(b"")
+    with pytest.raises(
+        DataError, match=r"no records \(no sample images: a sample is named <0\|1\|2>.*; 1 entries are not"
+    ):
+        data.read_samdata_test(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "answer, expected",
+    [
+        ("[1, 2, 3, 4]", None),
+        ("[[10, 20, 300, 400]]", None),
+        ("the airplane", "grounding answer has no [x1, y1, x2, y2] box: 'the airplane'"),  # scoring would fail late
+        ("[30, 20, 10, 40]", "grounding box '[30, 20, 10, 40]' is inverted or empty (x2 <= x1 or y2 <= y1)"),
+    ],
+)
+def test_rs_vg_answers_must_hold_the_box_the_scorer_reads(tmp_path, answer, expected):
+    _image(tmp_path / "VG_DOIR_RSVG_test" / "a.png")
+    path = _write_json(tmp_path / "VG_DOIR_RSVG_test.json", [{"image": "a.png", "conversations": _qa("q", answer)}])
+    result = data.read_scorers(path, tmp_path, policy="skip")
+    assert [p.message for p in result.problems] == ([expected] if expected else [])

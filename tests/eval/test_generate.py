@@ -6,6 +6,7 @@ import shutil
 import pytest
 from PIL import Image
 
+from common.data import DataError
 from eval import run as eval_run
 from eval.backends import Generation
 from eval.generate import generate_task, read_predictions
@@ -139,3 +140,21 @@ def test_run_rejects_bad_task_lists(tmp_path, caplog, tasks, message):
     argv = ["--model", "m", "--tasks", tasks, "--data-root", str(tmp_path), "--output-dir", str(tmp_path)]
     assert eval_run.main(argv) == 1
     assert message in caplog.text
+
+
+def test_every_predictions_reader_refuses_duplicate_ids(tmp_path):
+    from eval.generate import read_prediction_file
+
+    path = tmp_path / "p.jsonl"
+    row = {"id": "a", "prediction": "x"}
+    path.write_text("".join(json.dumps(r) + "\n" for r in (row, {"id": "b", "prediction": "y"}, row)))
+    for reader in (read_predictions, read_prediction_file):
+        with pytest.raises(DataError, match=r"p\.jsonl: record 3: duplicate id 'a', already in record 1: one row"):
+            reader(path)
+
+
+def test_run_refuses_an_empty_samdata_folder(tmp_path, caplog):
+    (tmp_path / "data").mkdir()
+    argv = ["--model", "never-loaded", "--tasks", "samdata", "--data-root", str(tmp_path / "data")]
+    assert eval_run.main([*argv, "--output-dir", str(tmp_path / "out")]) == 1
+    assert f"{tmp_path / 'data'}: no records" in caplog.text

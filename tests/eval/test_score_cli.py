@@ -110,3 +110,33 @@ def test_compare_checkpoints(tmp_path):
     assert "| samdata | f1 | 0.2500 | 0.7500 |" in table
     assert "| vqa_LR-rural | accuracy | 0.8000 | 0.8000 |" in compare(files, protocol="paper")
     assert "| vqa_LR-rural | accuracy | 0.7000 | 0.7000 |" in compare(files, protocol="strict")
+
+
+def test_score_cli_says_how_many_rows_it_scored(tmp_path, capsys):
+    path = _write(tmp_path / "p.jsonl", SAMDATA_LINES)
+    assert score.main(["--task", "samdata", "--predictions", str(path)]) == 0
+    assert f"scored 4 rows of {path} (task samdata)" in capsys.readouterr().err
+
+
+def test_score_cli_refuses_a_duplicated_row(tmp_path, capsys):
+    # Two runs appending to one file: counting the sample twice would change every ratio without a word.
+    path = _write(tmp_path / "p.jsonl", [*SAMDATA_LINES, SAMDATA_LINES[1]])
+    assert score.main(["--task", "samdata", "--predictions", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"error: {path}: record 5: duplicate id '1_b.png', already in record 2: one row per sample\n"
+
+
+def test_score_cli_names_a_cut_short_last_line_and_scores_the_rest(tmp_path, capsys):
+    path = _write(tmp_path / "p.jsonl", SAMDATA_LINES[:3])
+    path.write_text(path.read_text() + json.dumps(SAMDATA_LINES[3])[:25])  # killed mid-write
+    assert score.main(["--task", "samdata", "--predictions", str(path)]) == 0
+    err = capsys.readouterr().err
+    assert f"note: {path}: line 4 is incomplete (the file ends inside it: a write cut short) and was not scored" in err
+    assert "will be regenerated" not in err and f"scored 3 rows of {path}" in err
+
+
+def test_score_cli_refuses_an_empty_file(tmp_path, capsys):
+    path = tmp_path / "p.jsonl"
+    path.write_text("")
+    assert score.main(["--task", "samdata", "--predictions", str(path)]) == 1
+    assert capsys.readouterr().err == f"error: {path}: no prediction rows to score\n"

@@ -169,3 +169,12 @@ def test_hf_streamer_yields_growing_prefixes(tiny_model_dir):
     # greedy decoding is deterministic: the same request streams the same reply
     assert list(streamer.stream(messages, [image], Settings(0.0, 12)))[-1] == greedy[-1]
     assert list(streamer.stream(messages, [image], Settings(1.0, 12)))
+
+
+def test_validate_upload_refuses_a_decompression_bomb_by_its_header(tmp_path):
+    from tests import faults
+
+    pytest.importorskip("tifffile")
+    path = faults.tiff_bomb(tmp_path / "scene.tif")  # 656 bytes declaring 15000 x 15000 x 3 uint16 (2.7 GB float32)
+    with pytest.raises(UploadError, match=r"^scene\.tif: image too large \(225,000,000 pixels is over the limit"):
+        validate_upload(path)

@@ -2,6 +2,7 @@
 decode lazily to RGB, open-ended rows follow the judge policy, and bad data is named by file and record."""
 
 import json
+import re
 
 import pytest
 from PIL import Image
@@ -143,3 +144,61 @@ def test_nothing_left_is_an_error(synthetic_dir, processor, tmp_path):
     path.write_text("".join(json.dumps({**r, "task": "open_ended"}) + "\n" for r in records))
     with pytest.raises(DataError, match="no training records left"):
         build(processor, dataset_name=str(path), image_folder=str(synthetic_dir / "geovlm/images"), judge_policy="skip")
+
+
+def test_the_validator_knows_exactly_the_tasks_grpo_scores():
+    from common import data as common_data
+    from grpo.rewards import TASKS
+    from grpo.rewards.geovlm import GEOVLM_TASKS as REWARD_METHODS
+
+    assert (common_data.GRPO_TASKS, common_data.GEOVLM_TASKS) == (TASKS, REWARD_METHODS)
+
+
+def _vqa_lines(synthetic_dir, n=3):
+    return [json.loads(line) for line in (synthetic_dir / "geovlm/vqa.jsonl").read_text().splitlines()][:n]
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"task": "clasification"}, "unknown task 'clasification' (did you mean 'classification'?)"),  # misspelt
+        ({"accu_reward_method": "yesno"}, "unknown accu_reward_method 'yesno' (did you mean 'yes_no'?)"),
+    ],
+)
+def test_an_unknown_task_name_is_an_error_or_a_counted_skip(
+    synthetic_dir, processor, tmp_path, caplog, change, message
+):
+    # Before: trained with rewards/geovlm_accuracy/mean None, no warning (no rule matches the name).
+    lines = _vqa_lines(synthetic_dir)
+    lines[1].update(change)
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    fields = {"dataset_name": str(path), "image_folder": str(synthetic_dir / "geovlm/images")}
+    with pytest.raises(DataError, match=rf"t\.jsonl: record 2: {re.escape(message)}"):
+        build(processor, **fields)
+    with caplog.at_level("WARNING"):
+        data = build(processor, **fields, data_policy="skip")
+    assert len(data.dataset) == 2
+    assert f"{path}: skipped 1 of 3 records (policy skip)" in caplog.text
+
+
+def test_an_unknown_dataset_task_is_refused_with_the_recipe():
+    with pytest.raises(ValueError, match=r"dataset_tasks: unknown task\(s\) \['vqa2'\]; known: samchat,"):
+        GRPOScriptArguments(dataset_name="a.jsonl", dataset_tasks="vqa,vqa2")
+
+
+def test_a_truncated_jpeg_is_skipped_and_counted_before_training(synthetic_dir, processor, tmp_path, caplog):
+    from tests import faults
+
+    folder = tmp_path / "grpo"
+    folder.mkdir()
+    faults.noise_jpeg(folder / "a.jpg")
+    faults.noise_jpeg(folder / "cut.jpg", keep=0.6)  # decoding it mid-run would abort the step
+    lines = [{"file_name": name, "question": "q", "solution": "1"} for name in ("a.jpg", "cut.jpg", "a.jpg")]
+    (folder / "metadata.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    with pytest.raises(DataError, match=r"metadata\.jsonl: record 2: image truncated: .*cut\.jpg"):
+        build(processor, dataset_name=str(folder))
+    with caplog.at_level("WARNING"):
+        data = build(processor, dataset_name=str(folder), data_policy="skip")
+    assert len(data.dataset) == 2 and "skipped 1 of 3 records (policy skip)" in caplog.text
+    assert [row["images"][0].size for row in data.dataset] == [(64, 64), (64, 64)]  # the rest decodes

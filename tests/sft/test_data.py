@@ -308,3 +308,23 @@ def test_preview_cli_rejects_unknown_flags(tiny_model_dir, repo_root, capsys):
                  str(tiny_model_dir), "--no_such_flag", "1"])  # fmt: skip
     assert code == 2
     assert "--no_such_flag" in capsys.readouterr().err
+
+
+def test_build_dataset_skips_a_truncated_jpeg_counted(processor, tmp_path, caplog):
+    from tests import faults
+
+    faults.noise_jpeg(tmp_path / "a.jpg")
+    faults.noise_jpeg(tmp_path / "cut.jpg", keep=0.6)  # decoding it mid-run would abort SFT
+    rows = [
+        {"image": name, "conversations": [{"from": "human", "value": "<image>\nq"}, {"from": "gpt", "value": "a"}]}
+        for name in ("a.jpg", "cut.jpg")
+    ]
+    path = tmp_path / "sft.json"
+    path.write_text(json.dumps(rows))
+    args = DataArguments(data_path=str(path), image_folder=str(tmp_path), data_policy="skip")
+    with caplog.at_level("WARNING"):
+        dataset = build_dataset(args, processor)
+    assert len(dataset) == 1 and f"{path}: skipped 1 of 2 records (policy skip)" in caplog.text
+    assert dataset[0]["pixel_values"].shape[0] > 0
+    with pytest.raises(DataError, match=r"sft\.json: record 1: image truncated"):
+        build_dataset(DataArguments(data_path=str(path), image_folder=str(tmp_path)), processor)
