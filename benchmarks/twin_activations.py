@@ -47,7 +47,6 @@ def measure(twin: str, kind: str, size: int, checkpointing: bool) -> int:
         inputs = dict(
             processor(text=[text], images=[Image.new("RGB", (size, size), (90, 120, 60))], return_tensors="pt")
         )
-        inputs.pop("mm_token_type_ids", None)
     out = model(**inputs, labels=inputs["input_ids"])
     out.loss.backward()
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

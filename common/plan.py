@@ -36,8 +36,10 @@ GIB = 2**30
 # Measured on the 2B twin (benchmarks/twin_activations.py, bf16, sdpa, one sequence, forward + backward with frozen
 # weights and inputs that require grad). Keyed by activation_checkpointing. Bytes per language-model token include the
 # 151,936-way logits and their float32 loss copy; bytes per vision patch cover the 32 ViT blocks and the merger.
-ACTIVATION_BYTES_PER_TOKEN = {False: 2_000_000, True: 700_000}
-ACTIVATION_BYTES_PER_PATCH = {False: 700_000, True: 100_000}
+# Measured 2026-12-01 on 2 CPU cores (sdpa's math kernel there keeps attention probabilities, which flash-attention on
+# a GPU does not: an upper bound for long image sequences).
+ACTIVATION_BYTES_PER_TOKEN = {False: 4_543_264, True: 2_537_675}
+ACTIVATION_BYTES_PER_PATCH = {False: 2_901_147, True: 911_323}
 # TRL's ModelConfig / PEFT defaults for Qwen2 when a recipe names no targets.
 PEFT_DEFAULT_TARGETS = ("q_proj", "v_proj")
 SFT_DEFAULT_LORA_RANK = 64
@@ -297,12 +299,13 @@ def make_plan(args: argparse.Namespace) -> Plan:
         f"parameters total {params.total_all:,} ({share(params.total)})",
         f"           trainable {params.trainable_all:,} ({share(params.trainable)})",
         f"tokens     per sample {tokens.total:,}: text {tokens.text:,} + image {tokens.image:,} "
-        f"({width}x{height} px at pixel limits {raw.get('image_min_pixels')}..{raw.get('image_max_pixels')}); "
+        f"({width}x{height} px at pixel limits {raw.get('image_min_pixels') or 'default'}.."
+        f"{raw.get('image_max_pixels') or 'default'}); "
         f"vision patches {tokens.patches:,}",
         f"step       {per_step} sequences ({micro} per GPU x {args.gpus} GPUs x {accumulation} accumulation"
         + (f"; {generations} completions per prompt" if stage == "grpo" else "")
-        + f"), {flops / 1e15:,.1f} PFLOP per step",
-        f"epoch      {args.samples:,} samples -> {steps:,} steps, {seconds / 3600:,.2f} h"
+        + f"), {flops / 1e12:,.1f} TFLOP per step",
+        f"epoch      {args.samples:,} samples -> {steps:,} steps, {seconds / 3600:,.2f} h ({seconds / 60:,.1f} min)"
         + (" (lower bound: generation is memory-bound)" if stage == "grpo" else ""),
         f"memory     per GPU {total / GIB:,.1f} GiB = model states {states / GIB:,.1f} ({estimator}) "
         f"+ activations {activations / GIB:,.1f} (checkpointing {checkpointing}) + overhead {args.overhead_gb:g}",

@@ -4,6 +4,7 @@ variance), eval.run on 2 images and the web demo page. What they show that the t
 of a random 151,936-way head, float32 master weights of bf16 recipes without DeepSpeed (issue 16), the real
 tokenizer and processor end to end."""
 
+import gc
 import json
 import math
 import os
@@ -20,6 +21,13 @@ from safetensors import safe_open
 pytestmark = pytest.mark.slow
 
 LN_VOCAB = math.log(151936)  # 11.93: the loss of a uniform prediction over Qwen2-VL's vocabulary
+
+
+@pytest.fixture(autouse=True)
+def release_memory():
+    # Each test holds a 2B model; collect it before the next one loads its own (peak per test, not their sum).
+    yield
+    gc.collect()
 
 
 def tensors(path, pattern):
