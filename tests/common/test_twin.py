@@ -108,8 +108,9 @@ def test_eval_run_two_images(twin_dir, synthetic_dir, tmp_path):
     assert main(argv) == 0
     rows = [json.loads(line) for line in (out / "samdata" / "predictions.jsonl").read_text().splitlines()]
     assert len(rows) == 2 and all(isinstance(row["prediction"], str) for row in rows)
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert "samdata" in json.dumps(metrics)
+    task = json.loads((out / "metrics.json").read_text())["tasks"]["samdata"]
+    assert (task["samples"], task["errors"], task["max_new_tokens"]) == (2, 0, 8)
+    assert task["paper"]["tp"] + task["paper"]["fp"] + task["paper"]["tn"] + task["paper"]["fn"] == 2
 
 
 def free_port() -> int:
