@@ -40,6 +40,10 @@ GIB = 2**30
 # a GPU does not: an upper bound for long image sequences).
 ACTIVATION_BYTES_PER_TOKEN = {False: 4_543_264, True: 2_537_675}
 ACTIVATION_BYTES_PER_PATCH = {False: 2_901_147, True: 911_323}
+# Of the per-token figure, the 151,936-way logits and their loss (measured the same way on the tiny model with the
+# real vocabulary, whose other activations are negligible). Liger's fused linear cross-entropy (use_liger_kernel, on
+# GPUs) never materialises them.
+LOGITS_BYTES_PER_TOKEN = 2_106_000
 # TRL's ModelConfig / PEFT defaults for Qwen2 when a recipe names no targets.
 PEFT_DEFAULT_TARGETS = ("q_proj", "v_proj")
 SFT_DEFAULT_LORA_RANK = 64
@@ -285,8 +289,9 @@ def make_plan(args: argparse.Namespace) -> Plan:
     ds = _ds_config(raw, Path(args.config))
     reference_copy = stage == "grpo" and float(raw.get("beta", 0.0)) > 0 and not raw.get("use_peft")
     states, estimator = model_state_bytes(params, ds, args.gpus, reference_copy)
-    activations = micro * (tokens.total * ACTIVATION_BYTES_PER_TOKEN[checkpointing]
-                           + tokens.patches * ACTIVATION_BYTES_PER_PATCH[checkpointing])  # fmt: skip
+    liger = bool(raw.get("use_liger_kernel"))
+    per_token = ACTIVATION_BYTES_PER_TOKEN[checkpointing] - (LOGITS_BYTES_PER_TOKEN if liger else 0)
+    activations = micro * (tokens.total * per_token + tokens.patches * ACTIVATION_BYTES_PER_PATCH[checkpointing])
     total = states + activations + args.overhead_gb * GIB
     fits = total <= args.gpu_memory * GIB
 
@@ -308,7 +313,8 @@ def make_plan(args: argparse.Namespace) -> Plan:
         f"epoch      {args.samples:,} samples -> {steps:,} steps, {seconds / 3600:,.2f} h ({seconds / 60:,.1f} min)"
         + (" (lower bound: generation is memory-bound)" if stage == "grpo" else ""),
         f"memory     per GPU {total / GIB:,.1f} GiB = model states {states / GIB:,.1f} ({estimator}) "
-        f"+ activations {activations / GIB:,.1f} (checkpointing {checkpointing}) + overhead {args.overhead_gb:g}",
+        f"+ activations {activations / GIB:,.1f} (checkpointing {checkpointing}, Liger {liger}) "
+        f"+ overhead {args.overhead_gb:g}",
     ]
     if not fits:
         lines.append(f"WARNING    {total / GIB:,.1f} GiB per GPU does not fit in {args.gpu_memory:g} GB. Options:")
@@ -330,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         "--config", required=True, help="an SFT or GRPO recipe (configs/sft/*.yaml, configs/grpo/*.yaml)"
     )
     parser.add_argument("--gpus", type=int, default=4, help="GPUs (data-parallel ranks)")
-    parser.add_argument("--gpu-memory", type=float, default=80.0, help="GB per GPU")
+    parser.add_argument("--gpu-memory", type=float, default=80.0, help="GiB per GPU (an 80 GB H100 / A100 has ~79.6)")
     parser.add_argument(
         "--peak-tflops", type=float, default=989.0, help="dense bf16 peak per GPU (H100 SXM 989, A100 312)"
     )
