@@ -23,8 +23,8 @@ import sys
 from typing import Any
 
 import torch
-from trl import GRPOConfig, ModelConfig, get_peft_config
 from trl import GRPOTrainer as StockGRPOTrainer
+from trl import ModelConfig, get_peft_config
 from trl.trainer.utils import RepeatSampler
 
 from common.cli import RecipeParser, run_stage
@@ -33,11 +33,12 @@ from common.provenance import RunInfo
 from common.training import (
     FullCheckpointResume,
     init_deepspeed_backend,
+    keep_fp32_master_weights,
     prepare_run,
     setup_logging,
     train_and_save,
 )
-from grpo.configs import GRPOScriptArguments
+from grpo.configs import GRPOConfig, GRPOScriptArguments
 from grpo.data import build_dataset
 from grpo.judge import Judge, MissingKeyError
 from grpo.rewards import build_reward_funcs
@@ -60,12 +61,24 @@ class EpochSeededRepeatSampler(RepeatSampler):
 
 
 class GRPOTrainer(FullCheckpointResume, StockGRPOTrainer):
-    """The stock trainer with three gaps filled: resuming a full Qwen2-VL checkpoint (common.training), resuming
-    across epochs with the same data order (EpochSeededRepeatSampler), and the judge's counts (calls, cached,
-    retries, failures, garbage) per step, summed over ranks, among TRL's metrics. TRL's `log_metric` callback
-    averages over ranks, and the judge is shared by the reward functions rather than owned by one of them."""
+    """The stock trainer with four gaps filled: resuming a full Qwen2-VL checkpoint (common.training), resuming
+    across epochs with the same data order (EpochSeededRepeatSampler), generation under autocast when float32
+    master weights sit beside bf16 ones, and the judge's counts (calls, cached, retries, failures, garbage) per
+    step, summed over ranks, among TRL's metrics. TRL's `log_metric` callback averages over ranks, and the judge is
+    shared by the reward functions rather than owned by one of them."""
 
     judge: Judge | None = None
+    # Set when common.training.keep_fp32_master_weights cast trainable bf16 / fp16 weights to float32.
+    autocast_generation: bool = False
+
+    def _generate_single_turn(self, *args, **kwargs):
+        # TRL generates outside autocast (it autocasts only the training forward). With float32 master weights
+        # beside frozen bf16 modules (a fully trained merger after a bf16 vision tower) that forward mixes dtypes
+        # and fails, so generation runs under the same autocast as training: bf16 compute, as before the cast.
+        if not self.autocast_generation:
+            return super()._generate_single_turn(*args, **kwargs)
+        with self.accelerator.autocast():
+            return super()._generate_single_turn(*args, **kwargs)
 
     def _get_train_sampler(self, dataset=None):
         sampler = super()._get_train_sampler(dataset)
@@ -159,6 +172,9 @@ def train(
         peft_config=peft_config,
     )
     trainer.judge = judge
+    # After the trainer: it applies peft_config (and the adapters' modules_to_save) to the model; the optimizer is
+    # only built in train(), so it sees the float32 tensors.
+    trainer.autocast_generation = keep_fp32_master_weights(trainer.model, training_args) > 0
     run = RunInfo(
         stage="grpo",
         groups={"script": script_args, "model": model_args, "training": training_args},

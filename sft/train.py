@@ -17,7 +17,7 @@ import sys
 
 from common.cli import RecipeParser, run_stage
 from common.provenance import RunInfo
-from common.training import init_deepspeed_backend, prepare_run, setup_logging, train_and_save
+from common.training import init_deepspeed_backend, keep_fp32_master_weights, prepare_run, setup_logging, train_and_save
 from sft.configs import DataArguments, ModelArguments, SFTConfig
 from sft.data import SFTCollator, build_dataset, load_sft_processor
 from sft.modeling import build_model, trainable_summary
@@ -44,6 +44,7 @@ def train(
     init_deepspeed_backend(training_args)
     collator = SFTCollator.from_processor(processor, vision_pass_for_text_only=training_args.world_size > 1)
     model = build_model(model_args, training_args)
+    keep_fp32_master_weights(model, training_args)
     logger.info("trainable parameters per part: %s", trainable_summary(model))
     trainer = SFTTrainer(
         model=model,
