@@ -6,7 +6,8 @@
         --prompt-style tinyrs --reasoning --output-dir runs/eval/tinyrs_r1 --backend vllm
 
 `--data-root` is the folder of test images for `samdata`, the folder of the 12 annotation files for the ScoreRS
-tasks (`scorers`, or `all` as upstream called it), and the folder of `<task>.jsonl` + `images/` for `geovlm`.
+tasks (`scorers`, or `all` as upstream called it), the folder of `<task>.jsonl` + `images/` for `geovlm`, and
+EarthDial's `Eardial_downstream_task_datasets` folder of arrow shards for `earthdial` (eval.tasks.earthdial).
 Outputs in `--output-dir`: `<task>/predictions.jsonl` (one line per sample, written as it goes; a rerun resumes),
 `metrics.json` (every task, both protocols, run settings and versions; written atomically), `report.md` and PNGs.
 The prompt style and reasoning mode are options, recorded in the results, never guessed from the model path.
@@ -41,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m eval.run", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--model", required=True, help="checkpoint: local folder or Hub id")
-    parser.add_argument("--tasks", required=True, help="samdata | scorers | all | geovlm | KEY[,KEY...]")
+    parser.add_argument("--tasks", required=True, help="samdata | scorers | all | geovlm | earthdial | KEY[,KEY...]")
     parser.add_argument("--data-root", required=True, help="test images (samdata) / annotation folder (others)")
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--backend", choices=BACKENDS, default="hf")
@@ -141,6 +142,11 @@ def run(args: argparse.Namespace) -> dict:
         box_frame=args.box_frame,
         versions=versions(),
     )
+    if any(t.family == "earthdial" for t in tasks):
+        from common.earthdial import text_tools
+
+        # EarthDial's text metrics depend on NLTK's tokenizer model and WordNet: say which ones scored this run.
+        metrics["text_tools"] = text_tools()
     metrics.setdefault("tasks", {})
     for task in tasks:
         rows = task.load(args.data_root)

@@ -10,7 +10,8 @@ the sample failed; counted, never dropped), "input_size": [w, h] (optional: the 
 
 Metric keys, paper protocol: samdata `tp, fp, tn, fn, precision, recall, f1, accuracy, per_category`; cls / vqa
 `accuracy`; rs_vg `acc@0.5`, `acc@0.5_small|medium|large`, `count`; lhrs_bench `accuracy`, `accuracy_<category>`;
-GeoVLM tasks: see `eval.tasks.geovlm`. `--protocol both` gives `{"paper": {...}, "strict": {...}}`.
+GeoVLM tasks: see `eval.tasks.geovlm`; EarthDial-Bench tasks (`earthdial_*`, which also read EarthDial's own result
+rows): see `eval.tasks.earthdial`. `--protocol both` gives `{"paper": {...}, "strict": {...}}`.
 """
 
 from __future__ import annotations
@@ -64,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         meteor=not args.no_meteor,
     )
     try:
-        rows = read_predictions(args.predictions)
+        # EarthDial tasks also read EarthDial's own result rows (`answer` + its ground-truth fields).
+        rows = task.read_results(args.predictions) if task.read_results else None
+        rows = read_predictions(args.predictions) if rows is None else rows
         protocols = PROTOCOLS if args.protocol == "both" else (args.protocol,)
         scored = score_rows(task, rows, options, protocols)
     except KeyError as exc:

@@ -27,8 +27,9 @@ from common.prompts import DEFAULT_SYSTEM
 PROMPT_STYLES = ("tinyrs", "qwen2vl_instruct", "qwen2vl")
 PROTOCOLS = ("paper", "strict")
 # Box frames of GeoVLM referring detection answers (SPEC 5): the image's own pixels (what the synthetic and
-# converted JSONL answers use), Qwen2-VL's 0-1000 grid, or Qwen2.5-VL's resized-input pixels (needs `input_size`).
-BOX_FRAMES = ("pixels", "grid", "input")
+# converted JSONL answers use), Qwen2-VL's 0-1000 grid, Qwen2.5-VL's resized-input pixels (needs `input_size`), or
+# EarthDial's 0-100 grid (`grid100`, the frame of GeoVLM-R1's answers; the earthdial_* tasks always use it).
+BOX_FRAMES = ("pixels", "grid", "input", "grid100")
 
 # Qwen2-VL chat-control tokens; SAMData generation stops on any of them (SPEC 6.1), ScoreRS on <|im_end|> (6.2).
 QWEN_STOP = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
@@ -75,11 +76,17 @@ class Task:
     stop: tuple[str, ...] = ("<|im_end|>",)
     description: str = ""
 
+    # A task whose rows carry their own ground-truth format: path -> rows, or None when the file is in the
+    # predictions format (eval.score reads both; EarthDial's result rows, eval.tasks.earthdial).
+    read_results: Callable[[str | os.PathLike], list[Row] | None] | None = None
+
     def messages(self, row: Row, options: PromptOptions) -> list[dict]:
-        """Chat messages in the processor's multimodal format: system text, then the image before the question."""
+        """Chat messages in the processor's multimodal format: system text, then the images (one, or the row's
+        `images` in order) before the question."""
+        images = [{"type": "image"} for _ in row.get("images") or [None]]
         return [
             {"role": "system", "content": [{"type": "text", "text": self.system(options)}]},
-            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": self.user(row, options)}]},
+            {"role": "user", "content": [*images, {"type": "text", "text": self.user(row, options)}]},
         ]
 
     def score(self, rows: Sequence[Row], protocol: str, options: ScoreOptions) -> dict:
