@@ -908,7 +908,10 @@ def _earthdial_json_list(value: Any, column: str, errors: list[str]) -> list | N
     return items
 
 
-def _load_earthdial(path: str | os.PathLike, split: str | None):
+def load_earthdial_shard(path: str | os.PathLike, split: str | None = None):
+    """(dataset with undecoded image columns, source, image columns present in EARTHDIAL_IMAGE_COLUMNS order) of an
+    EarthDial shard; file-level problems raise DataError. `path` may be a DatasetDict folder (with `split`) or a
+    split's own folder."""
     import datasets  # deferred: importing datasets costs seconds, and only the shard readers need it
 
     source = str(path)
@@ -1001,7 +1004,7 @@ def read_earthdial(path: str | os.PathLike, *, split: str | None = None, policy:
     large; grounding rows (`obj_ids`) need the four object lists of equal length.
     """
     _check_policy(policy)
-    dataset, source, image_columns = _load_earthdial(path, split)
+    dataset, source, image_columns = load_earthdial_shard(path, split)
     columns = dataset.column_names
     five = "groundtruth" not in columns
     answer_columns = EARTHDIAL_REFERENCE_COLUMNS if five else ("groundtruth",)
