@@ -29,6 +29,7 @@ from .generate import GenerationSummary, generate_task, read_predictions, write_
 from .report import PAPER_NUMBERS, headline, write_report
 from .score import score_rows
 from .tasks import BOX_FRAMES, PROMPT_STYLES, PromptOptions, ScoreOptions, resolve_tasks
+from .tasks.base import MissingDataError
 
 logger = logging.getLogger("eval.run")
 
@@ -148,8 +149,17 @@ def run(args: argparse.Namespace) -> dict:
         # EarthDial's text metrics depend on NLTK's tokenizer model and WordNet: say which ones scored this run.
         metrics["text_tools"] = text_tools()
     metrics.setdefault("tasks", {})
+    named = {name.strip() for name in args.tasks.split(",")}
+    skipped = {}
     for task in tasks:
-        rows = task.load(args.data_root)
+        try:
+            rows = task.load(args.data_root)
+        except MissingDataError as exc:
+            if task.key in named:
+                raise
+            logger.warning("%s: skipped, its data is absent (%s)", task.key, exc)
+            skipped[task.key] = str(exc)
+            continue
         if args.limit is not None:
             rows = rows[: args.limit]
         max_new_tokens = args.max_new_tokens or task.max_new_tokens
@@ -183,6 +193,12 @@ def run(args: argparse.Namespace) -> dict:
             summary.generated,
             result["errors"],
         )
+    metrics.pop("skipped_tasks", None)
+    if skipped:
+        metrics["skipped_tasks"] = skipped
+        write_json_atomic(metrics_path, metrics)
+    if not metrics["tasks"]:
+        raise ValueError(f"no data for any of the tasks under {args.data_root}: {'; '.join(skipped.values())}")
     if not args.no_report:
         write_report(metrics, output_dir)
     return metrics

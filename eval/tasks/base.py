@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from common.data import DataError
 from common.prompts import DEFAULT_SYSTEM
 
 PROMPT_STYLES = ("tinyrs", "qwen2vl_instruct", "qwen2vl")
@@ -93,6 +94,12 @@ class Task:
         if protocol not in self.scorers:
             raise ValueError(f"task {self.key}: protocol must be one of {tuple(self.scorers)}, got {protocol!r}")
         return self.scorers[protocol](rows, options)
+
+
+class MissingDataError(DataError):
+    """A task's data is absent from the data root (not malformed). `eval.run` skips such a task, logged and listed
+    in metrics.json, when it was selected through a family name (`--tasks earthdial` over a partial download); a
+    task named by its key still fails."""
 
 
 def ratio(numerator: float, denominator: float) -> float:

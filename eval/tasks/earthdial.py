@@ -41,7 +41,7 @@ from common.data import DataError
 from common.metrics import exact_match, multilabel_f1
 from common.parsing import extract_answer
 
-from .base import PromptOptions, Row, ScoreOptions, Task, error_row, paper_rows
+from .base import MissingDataError, PromptOptions, Row, ScoreOptions, Task, error_row, paper_rows
 from .geovlm import system_text
 
 FAMILY = "earthdial"
@@ -101,41 +101,83 @@ DATASETS: dict[str, Dataset] = {
     "earthdial_aid": Dataset("cls", "Classification/AID", 1, 10, name="AID"),
     "earthdial_ucm": Dataset("cls", "Classification/UCM", 1, 10, name="UCM"),
     "earthdial_whu19": Dataset("cls", "Classification/WHU_19", 1, 10, name="WHU_19"),
-    "earthdial_bigearthnet": Dataset("multilabel", "Classification/BigEarthNet_RGB", 1, 500, name="BigEarthNet_RGB"),
+    "earthdial_bigearthnet": Dataset(
+        "multilabel", "Classification/BigEarthNet_RGB/BigEarthNet_test", 1, 500, name="BigEarthNet_RGB"
+    ),
     "earthdial_rsvqa_lr": Dataset("vqa", "VQA/RSVQA_LR", 1, 10, _vqa, "RSVQA_LR"),
     "earthdial_rsvqa_hr": Dataset("vqa", "VQA/RSVQA_HRBEN", 1, 10, _vqa, "RSVQA_HR"),
-    "earthdial_rec_geochat": Dataset("rec", "Detection/GeoChat_Bench", 1, 100, _replace(_GEOCHAT_REFER), "GeoChat"),
-    "earthdial_rec_nwpu": Dataset("rec", "Detection/NWPU_VHR_10_test", 1, 100, _replace(_REFER), "NWPU_VHR_10"),
+    "earthdial_rec_geochat": Dataset(
+        "rec", "Detection/GeoChat_Bench/refer", 1, 100, _replace(_GEOCHAT_REFER), "GeoChat"
+    ),
+    "earthdial_rec_nwpu": Dataset(
+        "rec", "Detection/NWPU_VHR_10/NWPU_VHR_10_test_refer", 1, 100, _replace(_REFER), "NWPU_VHR_10"
+    ),
     "earthdial_rec_swimming_pool": Dataset(
-        "rec", "Detection/Swimming_pool_dataset_test", 1, 100, _replace(_REFER), "Swimming_pool_dataset"
+        "rec",
+        "Detection/Swimming_pool_dataset/Swimming_pool_dataset_test_refer",
+        1,
+        100,
+        _replace(_REFER),
+        "Swimming_pool_dataset",
     ),
     "earthdial_rec_tree_crown": Dataset(
-        "rec", "Detection/urban_tree_crown_detection_test", 1, 100, _replace(_REFER), "urban_tree_crown_detection"
+        "rec",
+        "Detection/urban_tree_crown_detection/urban_tree_crown_detection_test_refer",
+        1,
+        100,
+        _replace(_REFER),
+        "urban_tree_crown_detection",
     ),
     "earthdial_rec_ship": Dataset(
-        "rec", "Detection/ship_dataset_v0_test", 1, 100, _replace(_SHIP_REFER), "ship_dataset_v0"
+        "rec", "Detection/ship_dataset_v0/ship_dataset_v0_refer_test", 1, 100, _replace(_SHIP_REFER), "ship_dataset_v0"
     ),
-    "earthdial_region_geochat": Dataset("region", "Region_captioning/GeoChat_Bench", 1, 30, name="GeoChat"),
-    "earthdial_region_nwpu": Dataset("region", "Region_captioning/NWPU_VHR_10_test", 1, 30, name="NWPU_VHR_10_test"),
-    "earthdial_region_hit_uav": Dataset("region", "Region_captioning/HIT_UAV_test", 1, 30, name="HIT_UAV_test"),
+    "earthdial_region_geochat": Dataset("region", "Detection/GeoChat_Bench/identify", 1, 30, name="GeoChat"),
+    "earthdial_region_nwpu": Dataset(
+        "region", "Detection/NWPU_VHR_10/NWPU_VHR_10_test_region_captioning", 1, 30, name="NWPU_VHR_10_test"
+    ),
+    "earthdial_region_hit_uav": Dataset(
+        "region", "Detection/HIT_UAV/HIT_UAV_test_region_captioning", 1, 30, name="HIT_UAV_test"
+    ),
     "earthdial_region_ship": Dataset(
-        "region", "Region_captioning/ship_dataset_v0_test", 1, 30, name="ship_dataset_v0_test"
+        "region", "Detection/ship_dataset_v0/ship_dataset_v0_test_region_captioning", 1, 30, name="ship_dataset_v0_test"
     ),
-    "earthdial_region_srsdd": Dataset("region", "Region_captioning/SRSDD_V1_0_test", 1, 30, name="SRSDD_V1_0_test"),
+    "earthdial_region_srsdd": Dataset(
+        "region", "Detection/SRSDD_V1_0/SRSDD_V1_0_test_region_captioning", 1, 30, name="SRSDD_V1_0_test"
+    ),
     "earthdial_region_swimming_pool": Dataset(
-        "region", "Region_captioning/Swimming_pool_dataset_test", 1, 30, name="Swimming_pool_dataset_test"
+        "region",
+        "Detection/Swimming_pool_dataset/Swimming_pool_dataset_test_region_captioning",
+        1,
+        30,
+        name="Swimming_pool_dataset_test",
     ),
-    "earthdial_region_ucas": Dataset("region", "Region_captioning/UCAS_AOD", 1, 30, name="UCAS_AOD"),
+    "earthdial_region_ucas": Dataset("region", "Detection/UCAS_AOD/UCAS_AOD_region_captioning", 1, 30, name="UCAS_AOD"),
     "earthdial_region_tree_crown": Dataset(
-        "region", "Region_captioning/urban_tree_crown_detection", 1, 30, name="urban_tree_crown_detection"
+        "region",
+        "Detection/urban_tree_crown_detection/urban_tree_crown_detection_region_captioning",
+        1,
+        30,
+        name="urban_tree_crown_detection",
     ),
     "earthdial_cap_nwpu": Dataset(
-        "caption", "Image_captioning/NWPU_RESISC45_Captions", 1, 100, name="NWPU_RESISC45_Captions"
+        "caption",
+        "Image_captioning/NWPU_RESISC45_Captions/NWPU_RESISC45_Captions_test",
+        1,
+        100,
+        name="NWPU_RESISC45_Captions",
     ),
-    "earthdial_cap_rsicd": Dataset("caption", "Image_captioning/RSICD_Captions", 1, 100, name="RSICD_Captions"),
-    "earthdial_cap_rsitmd": Dataset("caption", "Image_captioning/RSITMD_Captions", 1, 100, name="RSITMD_Captions"),
-    "earthdial_cap_sydney": Dataset("caption", "Image_captioning/sydney_Captions", 1, 100, name="sydney_Captions"),
-    "earthdial_cap_ucm": Dataset("caption", "Image_captioning/UCM_Captions", 1, 100, name="UCM_captions"),
+    "earthdial_cap_rsicd": Dataset(
+        "caption", "Image_captioning/RSICD_Captions/RSICD_Captions_test", 1, 100, name="RSICD_Captions"
+    ),
+    "earthdial_cap_rsitmd": Dataset(
+        "caption", "Image_captioning/RSITMD_Captions/RSITMD_Captions_test", 1, 100, name="RSITMD_Captions"
+    ),
+    "earthdial_cap_sydney": Dataset(
+        "caption", "Image_captioning/sydney_Captions/sydney_Captions_test", 1, 100, name="sydney_Captions"
+    ),
+    "earthdial_cap_ucm": Dataset(
+        "caption", "Image_captioning/UCM_Captions/UCM_Captions_test", 1, 100, name="UCM_captions"
+    ),
     "earthdial_grounding_hit_uav": Dataset(
         "grounding", "Grounding_description/HIT_UAV_grounding_test", 1, 300, _replace(_HIT_UAV_GROUNDING), "HIT_UAV"
     ),
@@ -153,28 +195,40 @@ DATASETS: dict[str, Dataset] = {
     "earthdial_grounding_ucas": Dataset(
         "grounding", "Grounding_description/UCAS_AOD_test_grounding", 1, 300, _replace(_GROUNDING), "UCAS_AOD"
     ),
-    "earthdial_cc_dubai": Dataset("change", "Change_detection/DUBAICC", 2, 100, name="Dubai_CC"),
-    "earthdial_cc_levir": Dataset("change", "Change_detection/LEVIRCC", 2, 100, name="LEVIR_MCI"),
-    "earthdial_cc_muds": Dataset("change", "Change_detection/MUDS", 4, 100, name="MUDS"),
+    "earthdial_cc_dubai": Dataset(
+        "change", "Change_detection/DUBAICC/Dubai_ChangeDetection_test", 2, 100, name="Dubai_CC"
+    ),
+    "earthdial_cc_levir": Dataset(
+        "change", "Change_detection/LEVIRCC/LEVIR_ChangeDetection_test", 2, 100, name="LEVIR_MCI"
+    ),
+    "earthdial_cc_muds": Dataset("change", "Change_detection/MUDS/MUDS_ChangeDetection_test", 4, 100, name="MUDS"),
     "earthdial_cc_sysu": Dataset("change", "Change_detection/SYSU", 2, 100, name="SYSU"),
     "earthdial_xbd_caption": Dataset(
-        "change", "Change_detection/xBD/xBD_test_image_captioning", 2, 50, name="xBD_image_captioning"
+        "change", "Change_detection/xBD/test/xBD_test_image_captioning", 2, 50, name="xBD_image_captioning"
     ),
     "earthdial_fmow": Dataset("cls", "Change_detection/FMoW_RGB_Valid", 4, 100, name="FMoW"),
-    "earthdial_xbd_set1": Dataset("cls", "Change_detection/xBD/xBD_testset_1", 2, 10, name="xBD_testset_1"),
-    "earthdial_xbd_set2": Dataset("cls", "Change_detection/xBD/xBD_testset_2", 2, 10, _xbd_suffix, "xBD_testset_2"),
-    "earthdial_xbd_set3": Dataset("cls", "Change_detection/xBD/xBD_testset_3", 2, 10, _xbd_suffix, "xBD_testset_3"),
-    "earthdial_xbd_regcls1": Dataset(
-        "cls", "Change_detection/xBD/xBD_reg_cls_testset_1", 2, 10, _xbd_suffix, "xBD_reg_cls_testset_1"
+    "earthdial_xbd_set1": Dataset("cls", "Change_detection/xBD/test/xBD_testset_1", 2, 10, name="xBD_testset_1"),
+    "earthdial_xbd_set2": Dataset(
+        "cls", "Change_detection/xBD/test/xBD_testset_2", 2, 10, _xbd_suffix, "xBD_testset_2"
     ),
-    "earthdial_xbd_regcls2": Dataset(
-        "cls", "Change_detection/xBD/xBD_reg_cls_testset_2", 2, 10, _xbd_suffix, "xBD_reg_cls_testset_2"
+    "earthdial_xbd_set3": Dataset(
+        "cls", "Change_detection/xBD/test/xBD_testset_3", 2, 10, _xbd_suffix, "xBD_testset_3"
+    ),
+    "earthdial_xbd_reg_cls1": Dataset(
+        "cls", "Change_detection/xBD/test/xBD_reg_cls_testset_1", 2, 10, _xbd_suffix, "xBD_reg_cls_testset_1"
+    ),
+    "earthdial_xbd_reg_cls2": Dataset(
+        "cls", "Change_detection/xBD/test/xBD_reg_cls_testset_2", 2, 10, _xbd_suffix, "xBD_reg_cls_testset_2"
     ),
     "earthdial_xbd_det": Dataset(
-        "xbd_det", "Change_detection/xBD/xBD_object_detection", 2, 100, name="xBD_object_detection"
+        "xbd_det", "Change_detection/xBD/test/xBD_object_detection", 2, 100, name="xBD_object_detection"
     ),
     "earthdial_xbd_rod": Dataset(
-        "xbd_det", "Change_detection/xBD/xBD_referred_object_detection", 2, 50, name="xBD_referred_object_detection"
+        "xbd_det",
+        "Change_detection/xBD/test/xBD_referred_object_detection",
+        2,
+        50,
+        name="xBD_referred_object_detection",
     ),
 }
 
@@ -200,7 +254,7 @@ def _shard_folder(root: Path, key: str, dataset: Dataset) -> Path:
     for folder in (root / dataset.shard, root / key):
         if folder.exists():
             return folder
-    raise DataError(
+    raise MissingDataError(
         root / dataset.shard, None, f"no EarthDial shard for {key} (looked for {dataset.shard}/ and {key}/)"
     )
 

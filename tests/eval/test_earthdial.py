@@ -6,11 +6,18 @@ Result rows are hand-written in the format of EarthDial's committed `results/*.j
 
 from __future__ import annotations
 
+import io
 import json
 
+import datasets
 import pytest
+from PIL import Image
 
+from common.data import DataError
+from common.synthetic_earthdial import EARTHDIAL_SHARDS, EVAL_ROOT
 from eval import score as score_cli
+from eval.backends import Generation
+from eval.generate import generate_task, read_predictions
 from eval.tasks import FAMILIES, TASKS, PromptOptions, ScoreOptions, resolve_tasks
 from eval.tasks.earthdial import DATASETS, prompt_for, user_text
 
@@ -303,3 +310,105 @@ def test_result_row_missing_field_names_file_and_line(capsys, tmp_path):
     path = _write(tmp_path, [{"question": "q", "answer": "x", "annotation": "x"}, {"question": "q", "answer": "y"}])
     assert score_cli.main(["--task", "earthdial_aid", "--predictions", str(path)]) == 1
     assert f"{path}: record 2: EarthDial result row lacks the field 'annotation or caption0'" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Loading EarthDial shards and generating over multi-image rows
+
+PNG = io.BytesIO()
+Image.new("RGB", (8, 8), (200, 30, 30)).save(PNG, format="PNG")
+
+
+def _shard(path, rows, *, images=("jpg",), split=None):
+    features = {column: datasets.Image() for column in images}
+    features.update({key: datasets.Value("string") for key in rows[0] if key not in images})
+    dataset = datasets.Dataset.from_dict(
+        {key: [row[key] for row in rows] for key in rows[0]}, features=datasets.Features(features)
+    )
+    if split:
+        datasets.DatasetDict({split: dataset}).save_to_disk(str(path))
+    else:
+        dataset.save_to_disk(str(path))
+
+
+def _img():
+    return {"bytes": PNG.getvalue(), "path": None}
+
+
+def test_every_synthetic_eval_shard_has_its_task_at_the_same_path():
+    # The synthetic writer (common.synthetic_earthdial) and the tasks must agree on EarthDial's folder layout.
+    shards = {s.path.removeprefix(EVAL_ROOT + "/") for s in EARTHDIAL_SHARDS.values() if not s.train}
+    assert shards <= {dataset.shard for dataset in DATASETS.values()}
+
+
+def test_load_classification_shard_with_split(tmp_path):
+    question = "Classify the given image in one of the following classes. Classes: Pond, Farmland. "
+    _shard(
+        tmp_path / "Classification" / "AID",
+        [{"jpg": _img(), "question": question, "groundtruth": '"Pond"'}],
+        split="test",
+    )
+    (row,) = TASKS["earthdial_aid"].load(tmp_path)
+    assert (row["id"], row["question"], row["answer"], len(row["images"])) == ("0", question, "Pond", 1)
+
+
+def test_load_bad_rows_become_counted_error_rows(tmp_path):
+    # a change-captioning shard with one image column: the task needs two
+    folder = tmp_path / DATASETS["earthdial_cc_dubai"].shard
+    row = {"jpg_A": _img(), "question": "[changedet] <image> \\n change?", **{f"groundtruth{i}": "x" for i in range(5)}}
+    _shard(folder, [row], images=("jpg_A",))
+    (bad,) = TASKS["earthdial_cc_dubai"].load(tmp_path)
+    assert bad["error"] == f"{folder}: row 0: expected 2 image(s) (jpg_A, jpg_B), got 1"
+    # a referring row whose ground truth has no five-number box: the reader's problem, skipped and counted
+    folder = tmp_path / DATASETS["earthdial_rec_nwpu"].shard
+    good = {"jpg": _img(), "question": " [refer] [hr_rgb_0.5] <image> \\n <ref>car</ref>", "ttype": "ref"}
+    _shard(
+        folder,
+        [
+            {**good, "groundtruth": "[[1, 2, 3, 4, 0]]", "size_group": "small"},
+            {**good, "groundtruth": "left", "size_group": "small"},
+        ],
+    )
+    first, second = TASKS["earthdial_rec_nwpu"].load(tmp_path)
+    assert first["question"] == "[refer] [hr_rgb_0.5] <image> \n Give me the location of <ref>car</ref>"
+    assert (first["size_group"], first["task_type"], "error" in first) == ("small", "ref", False)
+    assert "record 1" in second["error"] and "unparseable ground-truth box" in second["error"]
+
+
+def test_missing_shard_is_a_clear_error(tmp_path):
+    with pytest.raises(DataError, match="no EarthDial shard for earthdial_ucm"):
+        TASKS["earthdial_ucm"].load(tmp_path)
+
+
+class PairBackend:
+    """Answers with the number of images it received per request (multi-image requests reach the backend whole)."""
+
+    name = "pair"
+
+    def generate(self, requests, *, max_new_tokens, stop):
+        return [Generation(f"{len(r.images)} images", [28, 28]) for r in requests]
+
+
+def test_generate_sends_both_images_and_writes_json_rows(tmp_path):
+    folder = tmp_path / DATASETS["earthdial_xbd_set1"].shard
+    question = "[changedet] [hr_rgb_temp_0.5] <image> <image> \\n Analyze the images."
+    _shard(
+        folder,
+        [{"jpg_A": _img(), "jpg_B": _img(), "question": question, "groundtruth": "flood"}],
+        images=("jpg_A", "jpg_B"),
+    )
+    task = TASKS["earthdial_xbd_set1"]
+    settings = {"model": "fake", "prompt_style": None, "reasoning": False, "min_pixels": None, "max_pixels": None}
+    generate_task(
+        task,
+        task.load(tmp_path),
+        PairBackend,
+        tmp_path / "out",
+        prompt=PromptOptions(),
+        settings=settings,
+        batch_size=2,
+        max_new_tokens=10,
+    )
+    (row,) = read_predictions(tmp_path / "out" / task.key / "predictions.jsonl")
+    assert (row["prediction"], row["answer"], "images" in row) == ("2 images", "flood", False)
+    assert row["image"] == f"{folder}: row 0"
