@@ -6,7 +6,9 @@ protocol, built from the pure per-sample functions of the family module). Genera
 task's key to decide anything: everything they need is in the record.
 
 Rows: a task's samples are plain dicts in the predictions-file format (`eval.score` documents the fields):
-`id`, `image`, `question`, `answer` and, where the benchmark has them, `size` / `type` / `category`. A sample that
+`id`, `image`, `question`, `answer` and, where the benchmark has them, `size` / `type` / `category`. A row with
+several images (EarthDial's bi-temporal rows) also has `images`, the decoded images in prompt order, kept in memory
+only (`image` then names the row for people; generation never writes `images`). A sample that
 could not be read has `error` set; generation copies it to the predictions file instead of asking the model.
 
 Protocols: "paper" reproduces the published scorer, quirks included; "strict" scores the same predictions without
@@ -67,7 +69,7 @@ Scorer = Callable[[Sequence[Row], ScoreOptions], dict]
 @dataclass(frozen=True)
 class Task:
     key: str
-    family: str  # "samdata" | "scorers" | "geovlm"
+    family: str  # "samdata" | "scorers" | "geovlm" | "earthdial"
     kind: str  # what is asked: "samdata", "cls", "vqa", "bbox", "mcq", or a GeoVLM task name
     load: Callable[[str | os.PathLike], list[Row]]  # data root -> rows in data order (errors included)
     user: Callable[[Row, PromptOptions], str]  # the text after the image

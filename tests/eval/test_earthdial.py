@@ -412,3 +412,13 @@ def test_generate_sends_both_images_and_writes_json_rows(tmp_path):
     (row,) = read_predictions(tmp_path / "out" / task.key / "predictions.jsonl")
     assert (row["prediction"], row["answer"], "images" in row) == ("2 images", "flood", False)
     assert row["image"] == f"{folder}: row 0"
+
+
+def test_report_prints_geovlm_r1_paper_numbers_beside_ours():
+    from eval.report import markdown
+
+    result = {"paper": {"accuracy": 0.5}, "strict": {"accuracy": 0.25}, "errors": 0, "samples": 2}
+    vqa = {"paper": {"average": 0.9}, "strict": {"average": 0.8}, "errors": 0, "samples": 2}
+    text = markdown({"paper_model": "geovlm_r1", "tasks": {"earthdial_aid": result, "earthdial_rsvqa_lr": vqa}})
+    assert "| earthdial_aid | accuracy | 0.5000 | 0.2500 | 0.8846 | 0 |" in text
+    assert "| earthdial_rsvqa_lr | average | 0.9000 | 0.8000 | 0.9266 | 0 |" in text
