@@ -15,8 +15,8 @@ Every format is read and validated by common/data.py (bad records named by file 
 EarthDial shards (`earthdial`, one or more save_to_disk folders, comma-separated, each with its task from
 `dataset_tasks`) keep every image of a row, in the order jpg, jpg_A..jpg_D: 2 or 4 per prompt for the temporal
 sets. The user text is the shard's question with its `<image>` placeholders removed (TRL puts the row's images
-before the text), tags and the literal `\\n` kept, then the think/answer template; the system prompt defaults to
-GeoVLM-R1's (ours, common.prompts.GEOVLM_R1_SYSTEM).
+before the text), tags and the literal `\\n` kept; the system prompt defaults to GeoVLM-R1's (ours,
+common.prompts.GEOVLM_R1_SYSTEM), which asks for the think / answer layout and the 0-100 boxes.
 
 Images stay on disk (or in the TinyRS Arrow files) until a batch needs them: `datasets` holds only paths or the
 memory-mapped bytes, and a transform decodes them on access, so a large dataset costs no RAM up front.
@@ -156,7 +156,9 @@ def _messages(record: Record, fmt: str, args: GRPOScriptArguments) -> tuple[list
     if len(users) != 1 or any(turn.role == "assistant" for turn in record.turns):
         raise DataError(record.source, record.index, "a GRPO prompt must be one user turn (plus a system turn)")
     question = record.extra.get("question") or user_text(users[0].content)
-    template = args.question_template or (JSONL_QUESTION_TEMPLATE if fmt in ("jsonl", "earthdial") else None)
+    # EarthDial rows keep the shard's question as their text: GeoVLM-R1's system prompt asks for the think / answer
+    # layout, so the prompt stays what the shard (and EarthDial-Bench) poses.
+    template = args.question_template or (JSONL_QUESTION_TEMPLATE if fmt == "jsonl" else None)
     if template is None:
         text = user_text(users[0].content)
     else:

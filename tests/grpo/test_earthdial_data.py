@@ -12,8 +12,6 @@ from common.synthetic_earthdial import EARTHDIAL_SHARDS
 from grpo.configs import GRPOScriptArguments
 from grpo.data import build_dataset, detect_format
 
-TEMPLATE = " Output the thinking process in <think> </think> and final answer in <answer> </answer> tags."
-
 
 @pytest.fixture(scope="module")
 def processor(tiny_model_dir):
@@ -56,10 +54,11 @@ def test_two_and_four_image_rows_keep_their_order(synthetic_dir, processor):
     source = datasets.load_from_disk(pairs)[1]
     assert row["references"] == [source[f"groundtruth{k}"] for k in range(5)]
     assert row["solution"] == source["groundtruth0"] and row["task"] == "change_captioning"
-    # The shard's question without its <image> placeholders (tags and the literal \\n kept), then the template.
+    # The shard's question without its <image> placeholders (tags and the literal \\n kept); GeoVLM-R1's system
+    # prompt asks for the think / answer layout.
     assert row["prompt"] == [
         {"role": "system", "content": GEOVLM_R1_SYSTEM},
-        {"role": "user", "content": row["question"] + TEMPLATE},
+        {"role": "user", "content": row["question"]},
     ]
     assert "<image>" not in row["question"]
     assert row["question"].split() == source["question"].replace("<image>", "").split()
@@ -96,3 +95,12 @@ def test_a_shard_needs_its_task_and_bad_rows_are_counted(synthetic_dir, processo
         build(processor, dataset_name=str(tmp_path / "bad"), dataset_tasks="detection")
     data = build(processor, dataset_name=str(tmp_path / "bad"), dataset_tasks="detection", data_policy="skip")
     assert [row["solution"] for row in data.dataset] == [truths[0], truths[2]]
+
+
+def test_a_question_template_still_applies(synthetic_dir, processor):
+    template = "{question} Think in <{think_tag}> </{think_tag}>."
+    data = build(
+        processor, dataset_name=shard(synthetic_dir, "train_vqa"), dataset_tasks="vqa", question_template=template
+    )
+    row = data.dataset[0]
+    assert row["prompt"][1]["content"] == row["question"] + " Think in <think> </think>."
