@@ -26,17 +26,21 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 tokenizer: $(VENV)/.installed
 	$(PY) -m common.qwen_tokenizer fetch
 
-install: $(VENV)/.installed tokenizer
+# NLTK's WordNet 3.0 for EarthDial's METEOR, from Debian's packages (no NLTK download offline; EARTHDIAL.md 4).
+.nltk_data/corpora/wordnet/lexnames: $(VENV)/.installed scripts/build_nltk_data.py
+	$(PY) scripts/build_nltk_data.py --out .nltk_data
+
+install: $(VENV)/.installed tokenizer .nltk_data/corpora/wordnet/lexnames
 
 demo: $(VENV)/.installed
 	bash scripts/demo.sh
 
 # Fast suite (README's test command; CI runs it): everything not marked slow or browser.
-test: $(VENV)/.installed
+test: install
 	$(VENV)/bin/pytest -q -m "not slow and not browser"
 
 # Integration tests: training runs, torchrun / DeepSpeed with 2 CPU ranks, the reduced demo pipeline.
-test-slow: $(VENV)/.installed
+test-slow: install
 	$(VENV)/bin/pytest -q -m "slow"
 
 test-all: $(VENV)/.installed

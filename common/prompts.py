@@ -48,3 +48,13 @@ QWEN2VL_GROUNDING = (
 # TinyRS judge (SPEC 5): model and sampling of the upstream grader.
 JUDGE_MODEL = "gpt-4.1-mini-2025-04-14"
 JUDGE_TEMPERATURE = 0.2
+
+# GeoVLM-R1's system prompt is unpublished beyond its first words, "You are an expert in Earth Observation reasoning"
+# (its paper's figure; EARTHDIAL.md 5). The rest is OURS: it states what the EarthDial answers need (the think /
+# answer layout and the 0-100 five-number boxes the scorers read), nothing more.
+GEOVLM_R1_SYSTEM = (
+    "You are an expert in Earth Observation reasoning. You analyse remote sensing images, single or as a time "
+    "series, step by step. First think about the question inside <think> </think> tags, then give only the final "
+    "answer inside <answer> </answer> tags. Give every box as [x1, y1, x2, y2, angle] with integer corners on a "
+    "0-100 grid of the image and the rotation angle in degrees."
+)

@@ -28,6 +28,9 @@ Layout written by `generate(out_dir, seed=, size=)` (file names are fixed: tests
     geovlm/            classification.jsonl, multilabel.jsonl, referring_detection.jsonl, detection.jsonl,
                        captioning.jsonl, vqa.jsonl, counting.jsonl (SPEC 2.4; `task` = the file stem), images in
                        geovlm/images/; records with boxes carry "size": [w, h]
+    earthdial/         EarthDial-format arrow shards of every EarthDial-Bench family under
+                       Eardial_downstream_task_datasets/ and GRPO training shards under training_set/
+                       (common.synthetic_earthdial: EARTHDIAL_SHARDS lists them; 0-100 rotated boxes)
 
 GeoVLM answers: classification a class name; multilabel comma-separated sorted labels; referring_detection one
 `[x1, y1, x2, y2]`; detection `[x1, y1, x2, y2], [x1, y1, x2, y2], ...`; captioning a 4-6 sentence caption; vqa
@@ -126,6 +129,8 @@ SIZES = {
         "vhm_grpo": 6,
         "scorers": 3,
         "geovlm": 3,
+        "earthdial": 3,
+        "earthdial_train": 4,
     },
     "demo": {
         "image": 224,
@@ -138,6 +143,9 @@ SIZES = {
         "vhm_grpo": 60,
         "scorers": 16,
         "geovlm": 24,
+        # Few EarthDial rows: the demo does not train on them, and 39 shards of 1-4 images each cost ~20 s here.
+        "earthdial": 6,
+        "earthdial_train": 12,
     },
 }
 
@@ -1395,12 +1403,20 @@ def _write_geovlm(ctx: _Context) -> None:
         _write_jsonl(folder / f"{task}.jsonl", rows)
 
 
+def _write_earthdial(ctx: _Context) -> None:
+    # Deferred: common.synthetic_earthdial builds on this module's scenes.
+    from common.synthetic_earthdial import write_earthdial
+
+    write_earthdial(ctx)
+
+
 SECTIONS: tuple[tuple[str, Callable[[_Context], None]], ...] = (
     ("samdata", _write_samdata),
     ("vhm", _write_vhm),
     ("vhm_grpo", _write_vhm_grpo),
     ("scorers", _write_scorers),
     ("geovlm", _write_geovlm),
+    ("earthdial", _write_earthdial),
 )
 
 

@@ -1,7 +1,7 @@
 """Generation backends: `hf` (transformers `generate`, batched with left padding; CPU or GPU) and `vllm` (GPU, one
 batched `LLM.generate` call; optional import).
 
-Both take the same requests (chat messages + one RGB image) and decode greedily, stopping at the task's stop tokens,
+Both take the same requests (chat messages + one RGB image, or several in prompt order) and decode greedily, stopping at the task's stop tokens,
 so a predictions file does not depend on which backend wrote it beyond numerical noise. The chat template is the
 checkpoint's own (the processor's), rendered the same way for both.
 """
@@ -23,7 +23,11 @@ BACKENDS = ("hf", "vllm")
 @dataclass
 class Request:
     messages: list[dict]
-    image: Image.Image
+    image: Image.Image | list[Image.Image]  # one image, or several in prompt order (bi-temporal pairs, 4-date series)
+
+    @property
+    def images(self) -> list[Image.Image]:
+        return list(self.image) if isinstance(self.image, list) else [self.image]
 
 
 @dataclass
@@ -86,7 +90,10 @@ class HFBackend:
         tokenizer = self.processor.tokenizer
         inputs = self.processor(
             text=[render_prompt(self.processor, r.messages) for r in requests],
-            images=[r.image for r in requests],
+            # One image per request keeps the flat list; several images per request go as one list each.
+            images=[r.images[0] for r in requests]
+            if all(len(r.images) == 1 for r in requests)
+            else [r.images for r in requests],
             padding=True,
             return_tensors="pt",
         ).to(self.model.device)
@@ -102,13 +109,20 @@ class HFBackend:
             output = self.model.generate(**inputs, generation_config=config)
         texts = tokenizer.batch_decode(output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
         patch = self.processor.image_processor.patch_size
-        sizes = [[int(w) * patch, int(h) * patch] for _, h, w in inputs["image_grid_thw"].tolist()]
+        grids = inputs["image_grid_thw"].tolist()
+        # image_grid_thw has one row per image: a request's input_size is that of its first image.
+        firsts = [sum(len(r.images) for r in requests[:i]) for i in range(len(requests))]
+        sizes = [[int(grids[i][2]) * patch, int(grids[i][1]) * patch] for i in firsts]
         return [Generation(text, size) for text, size in zip(texts, sizes)]
 
 
 def vllm_requests(processor: Any, requests: Sequence[Request]) -> list[dict]:
     """vLLM's multi-modal prompt dicts: the rendered chat text and the image it refers to."""
     return [{"prompt": render_prompt(processor, r.messages), "multi_modal_data": {"image": r.image}} for r in requests]
+
+
+# The most images one prompt carries (EarthDial's MUDS and FMoW rows: four dates).
+MAX_IMAGES_PER_PROMPT = 4
 
 
 class VLLMBackend:
@@ -139,7 +153,7 @@ class VLLMBackend:
             model=name_or_path,
             dtype=dtype,
             seed=seed,
-            limit_mm_per_prompt={"image": 1},
+            limit_mm_per_prompt={"image": MAX_IMAGES_PER_PROMPT},
             mm_processor_kwargs=pixels or None,
         )
         self.processor = load_processor(name_or_path, **pixels)

@@ -198,6 +198,8 @@ def generate_task(
     with path.open("a", encoding="utf-8") as out, tqdm(total=len(pending), desc=task.key, unit="sample") as bar:
 
         def emit(row: Row) -> None:
+            # `images` holds a multi-image row's decoded images (EarthDial shards): in memory only; `image` names them.
+            row = {k: v for k, v in row.items() if k != "images"}
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
             summary.errors += bool(row.get("error"))
 
@@ -208,13 +210,14 @@ def generate_task(
                     emit(row)
                     continue
                 try:
-                    image = load_image(row["image"])
+                    images = [load_image(source) for source in row.get("images") or [row["image"]]]
                 except DataError as exc:
                     emit({**row, "prediction": "", "error": str(exc)})
                     continue
                 # Upstream records the image size when the data has none (SAMChat's log; ScoreRS's `size`).
-                row = row if "size" in row else {**row, "size": list(image.size)}
-                ready.append((row, Request(task.messages(row, prompt), image)))
+                row = row if "size" in row else {**row, "size": list(images[0].size)}
+                request = Request(task.messages(row, prompt), images if "images" in row else images[0])
+                ready.append((row, request))
             if ready:
                 results = _generate_batch(backend, task, [request for _, request in ready], max_new_tokens)
                 for (row, _), result in zip(ready, results):

@@ -32,6 +32,15 @@ HEADLINE = {
     "captioning": "rouge_l",
     "vqa_geovlm": "accuracy",
     "counting": "accuracy",
+    "earthdial_cls": "accuracy",
+    "earthdial_multilabel": "accuracy",
+    "earthdial_vqa": "average",
+    "earthdial_rec": "acc@0.5_single",
+    "earthdial_region": "rougeL",
+    "earthdial_caption": "rougeL",
+    "earthdial_change": "rougeL",
+    "earthdial_grounding": "rougeL",
+    "earthdial_xbd_det": "precision@0.5",
 }
 
 # Averages the papers report over several tasks: name -> (member tasks, metric).
@@ -48,6 +57,16 @@ PAPER_NUMBERS: dict[str, dict[tuple[str, str], str]] = {
         ("cls_WHU_RS19", "accuracy"): "0.9791",
         ("RSVQA-LR average", "accuracy"): "0.9266",
         ("RSVQA-HR average", "accuracy"): "0.7527",
+        # The same figures on EarthDial-Bench, GeoVLM-R1's own benchmark (SPEC 9, EARTHDIAL.md 6).
+        ("earthdial_aid", "accuracy"): "0.8846",
+        ("earthdial_ucm", "accuracy"): "0.9781",
+        ("earthdial_whu19", "accuracy"): "0.9791",
+        ("earthdial_bigearthnet", "accuracy"): "0.8091",
+        ("earthdial_xbd_set1", "accuracy"): "0.9893",
+        ("earthdial_fmow", "accuracy"): "0.7693",
+        ("earthdial_rsvqa_lr", "average"): "0.9266",
+        ("earthdial_rsvqa_hr", "average"): "0.7527",
+        ("earthdial_xbd_det", "precision@0.5"): "0.3815",
     },
 }
 

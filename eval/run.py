@@ -6,7 +6,8 @@
         --prompt-style tinyrs --reasoning --output-dir runs/eval/tinyrs_r1 --backend vllm
 
 `--data-root` is the folder of test images for `samdata`, the folder of the 12 annotation files for the ScoreRS
-tasks (`scorers`, or `all` as upstream called it), and the folder of `<task>.jsonl` + `images/` for `geovlm`.
+tasks (`scorers`, or `all` as upstream called it), the folder of `<task>.jsonl` + `images/` for `geovlm`, and
+EarthDial's `Eardial_downstream_task_datasets` folder of arrow shards for `earthdial` (eval.tasks.earthdial).
 Outputs in `--output-dir`: `<task>/predictions.jsonl` (one line per sample, written as it goes; a rerun resumes),
 `metrics.json` (every task, both protocols, run settings and versions; written atomically), `report.md` and PNGs.
 The prompt style and reasoning mode are options, recorded in the results, never guessed from the model path.
@@ -29,6 +30,7 @@ from .generate import GenerationSummary, generate_task, read_predictions, write_
 from .report import PAPER_NUMBERS, headline, write_report
 from .score import score_rows
 from .tasks import BOX_FRAMES, PROMPT_STYLES, PromptOptions, ScoreOptions, resolve_tasks
+from .tasks.base import MissingDataError
 
 logger = logging.getLogger("eval.run")
 
@@ -42,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m eval.run", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--model", required=True, help="checkpoint: local folder or Hub id")
-    parser.add_argument("--tasks", required=True, help="samdata | scorers | all | geovlm | KEY[,KEY...]")
+    parser.add_argument("--tasks", required=True, help="samdata | scorers | all | geovlm | earthdial | KEY[,KEY...]")
     parser.add_argument("--data-root", required=True, help="test images (samdata) / annotation folder (others)")
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--backend", choices=BACKENDS, default="hf")
@@ -144,9 +146,23 @@ def run(args: argparse.Namespace) -> dict:
         # How the checkpoint was made (its rs_r1_run.yaml), when it is a local rs-r1 run: None otherwise.
         checkpoint_provenance=read_run_record(args.model) if Path(args.model).is_dir() else None,
     )
+    if any(t.family == "earthdial" for t in tasks):
+        from common.earthdial import text_tools
+
+        # EarthDial's text metrics depend on NLTK's tokenizer model and WordNet: say which ones scored this run.
+        metrics["text_tools"] = text_tools()
     metrics.setdefault("tasks", {})
+    named = {name.strip() for name in args.tasks.split(",")}
+    skipped = {}
     for task in tasks:
-        rows = task.load(args.data_root)
+        try:
+            rows = task.load(args.data_root)
+        except MissingDataError as exc:
+            if task.key in named:
+                raise
+            logger.warning("%s: skipped, its data is absent (%s)", task.key, exc)
+            skipped[task.key] = str(exc)
+            continue
         if args.limit is not None:
             rows = rows[: args.limit]
         if not rows:  # an empty test set would score 0.0 (or 1.0) and look like a result
@@ -182,6 +198,12 @@ def run(args: argparse.Namespace) -> dict:
             summary.generated,
             result["errors"],
         )
+    metrics.pop("skipped_tasks", None)
+    if skipped:
+        metrics["skipped_tasks"] = skipped
+        write_json_atomic(metrics_path, metrics)
+    if not metrics["tasks"]:
+        raise ValueError(f"no data for any of the tasks under {args.data_root}: {'; '.join(skipped.values())}")
     if not args.no_report:
         write_report(metrics, output_dir)
     if Path(args.model).is_dir() and add_eval_to_card(args.model, metrics, {k: headline(k) for k in metrics["tasks"]}):

@@ -12,7 +12,8 @@ kill is left out with a note; an empty file is an error. The row count scored is
 
 Metric keys, paper protocol: samdata `tp, fp, tn, fn, precision, recall, f1, accuracy, per_category`; cls / vqa
 `accuracy`; rs_vg `acc@0.5`, `acc@0.5_small|medium|large`, `count`; lhrs_bench `accuracy`, `accuracy_<category>`;
-GeoVLM tasks: see `eval.tasks.geovlm`. `--protocol both` gives `{"paper": {...}, "strict": {...}}`.
+GeoVLM tasks: see `eval.tasks.geovlm`; EarthDial-Bench tasks (`earthdial_*`, which also read EarthDial's own result
+rows): see `eval.tasks.earthdial`. `--protocol both` gives `{"paper": {...}, "strict": {...}}`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections.abc import Sequence
 
 from common.data import DataError
 
-from .generate import read_prediction_file
+from .generate import Predictions, read_prediction_file
 from .tasks import BOX_FRAMES, PROMPT_STYLES, PROTOCOLS, TASKS, Row, ScoreOptions, Task
 
 
@@ -66,7 +67,12 @@ def main(argv: list[str] | None = None) -> int:
         meteor=not args.no_meteor,
     )
     try:
-        predictions = read_prediction_file(args.predictions)
+        # EarthDial tasks also read EarthDial's own result rows (`answer` + its ground-truth fields).
+        earthdial_rows = task.read_results(args.predictions) if task.read_results else None
+        if earthdial_rows is None:
+            predictions = read_prediction_file(args.predictions)
+        else:  # no ids in EarthDial's rows (a line is a sample): its line numbers are the ids
+            predictions = Predictions(rows=earthdial_rows)
         rows = predictions.rows
         if not rows:
             raise DataError(args.predictions, None, "no prediction rows to score")

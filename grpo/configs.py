@@ -20,7 +20,7 @@ from common.training import adapt_to_host
 from grpo.judge import JudgeConfig
 from grpo.rewards import REWARDS, TASKS, RewardOptions
 
-DATASET_FORMATS = ("auto", "imagefolder", "tinyrs_grpo", "jsonl")
+DATASET_FORMATS = ("auto", "imagefolder", "tinyrs_grpo", "jsonl", "earthdial")
 DATA_POLICIES = ("error", "skip")
 
 # VLM-R1's question template with configurable tags: GeoVLM-R1's own prompt is unpublished (SPEC 4), and the
@@ -47,14 +47,17 @@ class GRPOScriptArguments:
         default=None,
         metadata={
             "help": "GRPO data: a SAMChat imagefolder (images + metadata.jsonl), a TinyRS save_to_disk folder or Hub "
-            "id, or VLM-R1 multi-task JSONL files (comma-separated) (SPEC 2.2-2.4)."
+            "id, VLM-R1 multi-task JSONL files (comma-separated) (SPEC 2.2-2.4), or EarthDial shard folders "
+            "(comma-separated, EARTHDIAL.md 3)."
         },
     )
     dataset_format: str = field(
         default="auto",
         metadata={"help": f"One of {DATASET_FORMATS}; auto detects it from the path (see grpo.data.detect_format)."},
     )
-    dataset_split: str = field(default="train", metadata={"help": "Split of a TinyRS DatasetDict."})
+    dataset_split: str = field(
+        default="train", metadata={"help": "Split of a TinyRS DatasetDict, or of EarthDial DatasetDict shards."}
+    )
     image_folder: str | None = field(
         default=None,
         metadata={
@@ -65,8 +68,9 @@ class GRPOScriptArguments:
     dataset_tasks: str | None = field(
         default=None,
         metadata={
-            "help": "JSONL only: the task of each file's records (comma-separated, one per file, or one for all), "
-            "used where a record has no `task`; a record's `accu_reward_method` still overrides the reward rule."
+            "help": "JSONL: the task of each file's records (comma-separated, one per file, or one for all), "
+            "used where a record has no `task`; a record's `accu_reward_method` still overrides the reward rule. "
+            "EarthDial: the task of each shard (required)."
         },
     )
     data_policy: str = field(
@@ -81,7 +85,8 @@ class GRPOScriptArguments:
         default=None,
         metadata={
             "help": "Replace the system text. None: the dataset's own (SAMChat and TinyRS carry the papers' "
-            "prompts); JSONL records get none, so Qwen's chat template adds its default."
+            "prompts); JSONL records get none, so Qwen's chat template adds its default; EarthDial shards get "
+            "GeoVLM-R1's (ours: common.prompts.GEOVLM_R1_SYSTEM)."
         },
     )
     question_template: str | None = field(

@@ -1,4 +1,5 @@
-"""GRPO data: the three upstream formats (SPEC 2.2-2.4) into the columns `trl.GRPOTrainer` and the rewards read.
+"""GRPO data: the upstream formats (SPEC 2.2-2.4, EARTHDIAL.md 3) into the columns `trl.GRPOTrainer` and the rewards
+read.
 
 Every format is read and validated by common/data.py (bad records named by file and index, or counted under
 `data_policy: skip`), then mapped to one row per record:
@@ -9,6 +10,13 @@ Every format is read and validated by common/data.py (bad records named by file 
 | images | the record's images, decoded lazily per access to RGB (common.data.load_image) |
 | solution, task, reward_method, question | ground truth, task name, per-record reward rule, bare question |
 | image_size, input_size | [w, h] of the first image as stored and as resized for the model (box frames) |
+| references, obj_ids | EarthDial shards only: every reference caption (1 or 5) and the grounding boxes (or None) |
+
+EarthDial shards (`earthdial`, one or more save_to_disk folders, comma-separated, each with its task from
+`dataset_tasks`) keep every image of a row, in the order jpg, jpg_A..jpg_D: 2 or 4 per prompt for the temporal
+sets. The user text is the shard's question with its `<image>` placeholders removed (TRL puts the row's images
+before the text), tags and the literal `\\n` kept; the system prompt defaults to GeoVLM-R1's (ours,
+common.prompts.GEOVLM_R1_SYSTEM), which asks for the think / answer layout and the 0-100 boxes.
 
 Images stay on disk (or in the TinyRS Arrow files) until a batch needs them: `datasets` holds only paths or the
 memory-mapped bytes, and a transform decodes them on access, so a large dataset costs no RAM up front.
@@ -16,6 +24,7 @@ memory-mapped bytes, and a transform decodes them on access, so a large dataset 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -27,7 +36,18 @@ from typing import Any
 import datasets
 from qwen_vl_utils import smart_resize
 
-from common.data import DataError, Record, load_image, read_imagefolder, read_jsonl, read_tinyrs_grpo
+from common.data import (
+    EARTHDIAL_IMAGE_COLUMNS,
+    DataError,
+    Record,
+    load_earthdial_shard,
+    load_image,
+    read_earthdial,
+    read_imagefolder,
+    read_jsonl,
+    read_tinyrs_grpo,
+)
+from common.prompts import GEOVLM_R1_SYSTEM
 from grpo.configs import JSONL_QUESTION_TEMPLATE, GRPOScriptArguments
 from grpo.rewards import TASKS
 from grpo.rewards.geovlm import GEOVLM_TASKS
@@ -39,9 +59,24 @@ _PLACEHOLDER = re.compile(r"<image>|<video>")
 _MEDIA = datasets.Sequence(datasets.Image(decode=False))
 
 
+def _saved_columns(folder: str) -> list[str]:
+    """Column names of a save_to_disk folder from its metadata (the first split of a DatasetDict); [] if unknown."""
+    info = os.path.join(folder, "dataset_info.json")
+    splits = os.path.join(folder, "dataset_dict.json")
+    try:
+        if os.path.isfile(splits):
+            with open(splits, encoding="utf-8") as handle:
+                info = os.path.join(folder, json.load(handle)["splits"][0], "dataset_info.json")
+        with open(info, encoding="utf-8") as handle:
+            return list(json.load(handle).get("features") or {})
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        return []
+
+
 def detect_format(path: str) -> str:
-    """imagefolder: a folder with metadata.jsonl; jsonl: *.jsonl files; tinyrs_grpo: a save_to_disk folder or
-    anything else (a Hub id)."""
+    """imagefolder: a folder with metadata.jsonl; jsonl: *.jsonl files; earthdial: a save_to_disk folder with a
+    `question` and an EarthDial image column; tinyrs_grpo: any other save_to_disk folder or anything else (a Hub
+    id)."""
     first = path.split(",")[0].strip()
     if first.endswith(".jsonl"):
         return "jsonl"
@@ -49,6 +84,9 @@ def detect_format(path: str) -> str:
         if os.path.isfile(os.path.join(first, "metadata.jsonl")):
             return "imagefolder"
         if any(os.path.isfile(os.path.join(first, name)) for name in ("dataset_dict.json", "state.json")):
+            columns = _saved_columns(first)
+            if "question" in columns and any(name in columns for name in EARTHDIAL_IMAGE_COLUMNS):
+                return "earthdial"
             return "tinyrs_grpo"
         raise DataError(first, None, "cannot tell the GRPO format: no metadata.jsonl, dataset_dict.json or state.json")
     if os.path.exists(first):
@@ -70,6 +108,11 @@ def _per_file(values: Sequence[str], files: Sequence[str], what: str) -> list[st
     return list(values)
 
 
+def _earthdial_split(path: str, split: str) -> str | None:
+    # dataset_split names the split of a DatasetDict shard; a plain Dataset shard has none.
+    return split if os.path.isfile(os.path.join(path, "dataset_dict.json")) else None
+
+
 def read_records(args: GRPOScriptArguments) -> tuple[str, list[Record]]:
     """Reads and validates the dataset; returns (format, records). JSONL records get their file's task when they
     have none."""
@@ -80,6 +123,17 @@ def read_records(args: GRPOScriptArguments) -> tuple[str, list[Record]]:
         results = [read_imagefolder(args.dataset_name, policy=args.data_policy)]
     elif fmt == "tinyrs_grpo":
         results = [read_tinyrs_grpo(args.dataset_name, args.dataset_split, policy=args.data_policy)]
+    elif fmt == "earthdial":
+        shards = args.dataset_files
+        tasks = _per_file(args.file_tasks, shards, "dataset_tasks")
+        results = []
+        for path, task in zip(shards, tasks, strict=True):
+            if task is None:
+                raise DataError(path, None, "an EarthDial shard needs its task: give --dataset_tasks")
+            result = read_earthdial(path, split=_earthdial_split(path, args.dataset_split), policy=args.data_policy)
+            for record in result.records:
+                record.task = task
+            results.append(result)
     else:
         files = args.dataset_files
         folders = _per_file(args.image_folders, files, "image_folder")
@@ -105,6 +159,8 @@ def _messages(record: Record, fmt: str, args: GRPOScriptArguments) -> tuple[list
     if len(users) != 1 or any(turn.role == "assistant" for turn in record.turns):
         raise DataError(record.source, record.index, "a GRPO prompt must be one user turn (plus a system turn)")
     question = record.extra.get("question") or user_text(users[0].content)
+    # EarthDial rows keep the shard's question as their text: GeoVLM-R1's system prompt asks for the think / answer
+    # layout, so the prompt stays what the shard (and EarthDial-Bench) poses.
     template = args.question_template or (JSONL_QUESTION_TEMPLATE if fmt == "jsonl" else None)
     if template is None:
         text = user_text(users[0].content)
@@ -112,6 +168,8 @@ def _messages(record: Record, fmt: str, args: GRPOScriptArguments) -> tuple[list
         text = template.format(question=question, think_tag=args.think_tag, answer_tag=args.answer_tag)
     if args.system_prompt is not None:
         system = [args.system_prompt]
+    elif fmt == "earthdial":
+        system = [GEOVLM_R1_SYSTEM]
     messages = [{"role": "system", "content": content} for content in system]
     messages.append({"role": "user", "content": text})
     return messages, question
@@ -130,17 +188,40 @@ def rows(records: Sequence[Record], fmt: str, args: GRPOScriptArguments) -> dict
     }
     if fmt != "tinyrs_grpo":
         columns["_media"] = []
+    if fmt == "earthdial":
+        columns["references"], columns["obj_ids"] = [], []
     for record in records:
         messages, question = _messages(record, fmt, args)
         columns["prompt"].append(messages)
-        columns["solution"].append(str(record.solution))
+        references = record.solution if isinstance(record.solution, list) else [record.solution]
+        # A five-reference row's solution is its first reference; `references` holds all five (caption rewards).
+        columns["solution"].append(str(references[0]))
         columns["task"].append(record.task)
         columns["reward_method"].append(record.extra.get("accu_reward_method"))
         columns["question"].append(question)
         columns["_source_index"].append(record.index)
-        if fmt != "tinyrs_grpo":
+        if fmt == "earthdial":
+            columns["references"].append([str(reference) for reference in references])
+            columns["obj_ids"].append(record.extra.get("obj_ids"))
+        elif fmt != "tinyrs_grpo":
             columns["_media"].append([_media(image) for image in record.images])
+    if fmt == "earthdial":
+        columns["_media"] = _earthdial_media(records)
     return columns
+
+
+def _earthdial_media(records: Sequence[Record]) -> list[list[dict]]:
+    """The encoded images of each record, in its column order, read again from its shard (memory-mapped bytes), so
+    the dataset carries bytes rather than the readers' open images."""
+    by_shard: dict[str, list[int]] = {}
+    for record in records:
+        by_shard.setdefault(record.source, []).append(record.index)
+    media: dict[tuple[str, int], list[dict]] = {}
+    for source, indices in by_shard.items():
+        dataset, _, image_columns = load_earthdial_shard(source)
+        for index, row in zip(indices, dataset.select(indices).select_columns(image_columns)):
+            media[(source, index)] = [{"bytes": row[c]["bytes"], "path": row[c]["path"]} for c in image_columns]
+    return [media[(record.source, record.index)] for record in records]
 
 
 @dataclass
@@ -238,6 +319,9 @@ def build_dataset(args: GRPOScriptArguments, processor: Any) -> GRPOData:
     }
     if fmt != "tinyrs_grpo":
         features["_media"] = _MEDIA
+    if fmt == "earthdial":
+        features["references"] = datasets.Sequence(datasets.Value("string"))
+        features["obj_ids"] = datasets.Value("string")
     dataset = datasets.Dataset.from_dict(columns, features=datasets.Features(features))
     if fmt == "tinyrs_grpo":
         images = _tinyrs_images(args, columns["_source_index"])

@@ -6,7 +6,9 @@
     torchrun --nproc_per_node 4 -m grpo.stages --config configs/grpo/geovlm_stages.yaml ...
 
 Stage i trains with its task's recipe (`recipe`, e.g. configs/grpo/geovlm_{task}.yaml) on <data_root>/<task>.jsonl
-with images in <data_root>/images, writes <output_dir>/stages/<NN>_<task>/ and marks it done with `stage.json`. A
+with images in <data_root>/images, or, for a stage given as `{task: T, shards: [...]}`, on those EarthDial shards
+under <data_root> (format earthdial, every shard with task T; an optional `overrides` list adds that stage's own
+options), writes <output_dir>/stages/<NN>_<task>/ and marks it done with `stage.json`. A
 rerun skips finished stages and resumes the interrupted one from its newest checkpoint, so resuming works stage by
 stage. The last stage's model and processor are copied to <output_dir>, which is then a loadable checkpoint. Every
 unrecognised option goes to every stage (e.g. --max_steps 100, --report_to none).
@@ -39,6 +41,8 @@ class Stage:
     task: str
     recipe: str
     output_dir: str
+    shards: tuple[str, ...] = ()  # EarthDial shard folders relative to data_root; () = the JSONL layout
+    overrides: tuple[str, ...] = ()  # this stage's own options, before the command line's
 
     @property
     def done_marker(self) -> Path:
@@ -52,6 +56,13 @@ def load_plan(path: str) -> dict:
         raise SystemExit(f"{path}: cannot read the stage plan ({error})") from None
     if not isinstance(plan, dict) or not isinstance(plan.get("stages"), list) or not plan["stages"]:
         raise SystemExit(f"{path}: needs a non-empty 'stages' list of task names")
+    for position, entry in enumerate(plan["stages"]):
+        if isinstance(entry, dict):
+            shards = entry.get("shards")
+            if not isinstance(entry.get("task"), str) or not isinstance(shards, list) or not shards:
+                raise SystemExit(f"{path}: stage {position}: needs 'task' (a string) and 'shards' (a non-empty list)")
+            if not isinstance(entry.get("overrides", []), list):
+                raise SystemExit(f"{path}: stage {position}: 'overrides' must be a list")
     for key in ("recipe", "data_root", "output_dir", "model_name_or_path"):
         if not isinstance(plan.get(key), str):
             raise SystemExit(f"{path}: needs '{key}' (a string)")
@@ -59,18 +70,23 @@ def load_plan(path: str) -> dict:
 
 
 def plan_stages(plan: dict, output_dir: str, only: list[str] | None = None) -> list[Stage]:
-    tasks = [str(task) for task in plan["stages"]]
+    entries = [entry if isinstance(entry, dict) else {"task": str(entry)} for entry in plan["stages"]]
+    tasks = [entry["task"] for entry in entries]
     unknown = sorted(set(only or ()) - set(tasks))
     if unknown:
         raise SystemExit(f"--stages {unknown} are not in the plan's stages {tasks}")
     stages = []
-    for index, task in enumerate(tasks, start=1):
+    for index, entry in enumerate(entries, start=1):
+        task = entry["task"]
         if only and task not in only:
             continue
         recipe = plan["recipe"].format(task=task)
         if not os.path.isfile(recipe):
             raise SystemExit(f"stage {task}: no recipe {recipe}")
-        stages.append(Stage(index, task, recipe, os.path.join(output_dir, "stages", f"{index:02d}_{task}")))
+        folder = os.path.join(output_dir, "stages", f"{index:02d}_{task}")
+        shards = tuple(str(shard) for shard in entry.get("shards", ()))
+        overrides = tuple(str(value) for value in entry.get("overrides", ()))
+        stages.append(Stage(index, task, recipe, folder, shards, overrides))
     return stages
 
 
@@ -80,6 +96,17 @@ def data_root_files(data_root: str, task: str) -> tuple[str, str]:
 
 
 def stage_argv(stage: Stage, model: str, data_root: str, overrides: list[str]) -> list[str]:
+    if stage.shards:
+        return [
+            "--config", stage.recipe,
+            "--model_name_or_path", model,
+            "--dataset_name", ",".join(os.path.join(data_root, shard) for shard in stage.shards),
+            "--dataset_format", "earthdial",
+            "--dataset_tasks", stage.task,
+            "--output_dir", stage.output_dir,
+            *stage.overrides,
+            *overrides,
+        ]  # fmt: skip
     dataset, images = data_root_files(data_root, stage.task)
     return [
         "--config", stage.recipe,
@@ -89,6 +116,7 @@ def stage_argv(stage: Stage, model: str, data_root: str, overrides: list[str]) -
         "--image_folder", images,
         "--dataset_tasks", stage.task,
         "--output_dir", stage.output_dir,
+        *stage.overrides,
         *overrides,
     ]  # fmt: skip
 
@@ -144,7 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--config", required=True, help="stage plan, e.g. configs/grpo/geovlm_stages.yaml")
     parser.add_argument("--model_name_or_path", help="start model of the first stage (default: the plan's)")
-    parser.add_argument("--data_root", help="folder with <task>.jsonl files and images/ (default: the plan's)")
+    parser.add_argument(
+        "--data_root", help="folder with <task>.jsonl files and images/, or the EarthDial shards (default: the plan's)"
+    )
     parser.add_argument("--output_dir", help="where stages/ and the final model go (default: the plan's)")
     parser.add_argument("--stages", help="comma-separated subset of the plan's tasks, in plan order")
     args, overrides = parser.parse_known_args(argv)

@@ -138,10 +138,11 @@ GEOVLM = [
         "--data_path", "{data}/geovlm/sft.json",
         "--image_folder", "{data}/geovlm/images",
     ), notes="GeoVLM-R1 base model is unconfirmed (likely Qwen2.5-VL-3B): the recipe states its choice"),
-    # One GRPO stage per task family, each from the previous stage's checkpoint (configs/grpo/geovlm_stages.yaml).
+    # One GRPO stage per EarthDial task family over EarthDial's training shards (akshaydudhane/EarthDial-Dataset,
+    # training_set/**), each from the previous stage's checkpoint (configs/grpo/geovlm_stages.yaml).
     Stage("geovlm_r1", "grpo_stages", "configs/grpo/geovlm_stages.yaml", (
         "--model_name_or_path", "{stage:geovlm_sft}",
-        "--data_root", "{data}/geovlm",
+        "--data_root", "{data}/EarthDial-Dataset",
     ), after=("geovlm_sft",)),
     Stage("eval_geovlm_r1", "eval", None, (
         "--model", "{stage:geovlm_r1}", "--tasks", "geovlm", "--data-root", "{data}/geovlm",

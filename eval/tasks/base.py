@@ -6,7 +6,9 @@ protocol, built from the pure per-sample functions of the family module). Genera
 task's key to decide anything: everything they need is in the record.
 
 Rows: a task's samples are plain dicts in the predictions-file format (`eval.score` documents the fields):
-`id`, `image`, `question`, `answer` and, where the benchmark has them, `size` / `type` / `category`. A sample that
+`id`, `image`, `question`, `answer` and, where the benchmark has them, `size` / `type` / `category`. A row with
+several images (EarthDial's bi-temporal rows) also has `images`, the decoded images in prompt order, kept in memory
+only (`image` then names the row for people; generation never writes `images`). A sample that
 could not be read has `error` set; generation copies it to the predictions file instead of asking the model.
 
 Protocols: "paper" reproduces the published scorer, quirks included; "strict" scores the same predictions without
@@ -22,13 +24,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from common.data import DataError
 from common.prompts import DEFAULT_SYSTEM
 
 PROMPT_STYLES = ("tinyrs", "qwen2vl_instruct", "qwen2vl")
 PROTOCOLS = ("paper", "strict")
 # Box frames of GeoVLM referring detection answers (SPEC 5): the image's own pixels (what the synthetic and
-# converted JSONL answers use), Qwen2-VL's 0-1000 grid, or Qwen2.5-VL's resized-input pixels (needs `input_size`).
-BOX_FRAMES = ("pixels", "grid", "input")
+# converted JSONL answers use), Qwen2-VL's 0-1000 grid, Qwen2.5-VL's resized-input pixels (needs `input_size`), or
+# EarthDial's 0-100 grid (`grid100`, the frame of GeoVLM-R1's answers; the earthdial_* tasks always use it).
+BOX_FRAMES = ("pixels", "grid", "input", "grid100")
 
 # Qwen2-VL chat-control tokens; SAMData generation stops on any of them (SPEC 6.1), ScoreRS on <|im_end|> (6.2).
 QWEN_STOP = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")
@@ -65,7 +69,7 @@ Scorer = Callable[[Sequence[Row], ScoreOptions], dict]
 @dataclass(frozen=True)
 class Task:
     key: str
-    family: str  # "samdata" | "scorers" | "geovlm"
+    family: str  # "samdata" | "scorers" | "geovlm" | "earthdial"
     kind: str  # what is asked: "samdata", "cls", "vqa", "bbox", "mcq", or a GeoVLM task name
     load: Callable[[str | os.PathLike], list[Row]]  # data root -> rows in data order (errors included)
     user: Callable[[Row, PromptOptions], str]  # the text after the image
@@ -75,17 +79,29 @@ class Task:
     stop: tuple[str, ...] = ("<|im_end|>",)
     description: str = ""
 
+    # A task whose rows carry their own ground-truth format: path -> rows, or None when the file is in the
+    # predictions format (eval.score reads both; EarthDial's result rows, eval.tasks.earthdial).
+    read_results: Callable[[str | os.PathLike], list[Row] | None] | None = None
+
     def messages(self, row: Row, options: PromptOptions) -> list[dict]:
-        """Chat messages in the processor's multimodal format: system text, then the image before the question."""
+        """Chat messages in the processor's multimodal format: system text, then the images (one, or the row's
+        `images` in order) before the question."""
+        images = [{"type": "image"} for _ in row.get("images") or [None]]
         return [
             {"role": "system", "content": [{"type": "text", "text": self.system(options)}]},
-            {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": self.user(row, options)}]},
+            {"role": "user", "content": [*images, {"type": "text", "text": self.user(row, options)}]},
         ]
 
     def score(self, rows: Sequence[Row], protocol: str, options: ScoreOptions) -> dict:
         if protocol not in self.scorers:
             raise ValueError(f"task {self.key}: protocol must be one of {tuple(self.scorers)}, got {protocol!r}")
         return self.scorers[protocol](rows, options)
+
+
+class MissingDataError(DataError):
+    """A task's data is absent from the data root (not malformed). `eval.run` skips such a task, logged and listed
+    in metrics.json, when it was selected through a family name (`--tasks earthdial` over a partial download); a
+    task named by its key still fails."""
 
 
 def ratio(numerator: float, denominator: float) -> float:

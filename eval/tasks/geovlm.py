@@ -16,7 +16,8 @@ SPEC 5, built from `common.metrics` (the same functions as the GRPO task-aware r
 | counting | accuracy: the first number equals the true count |
 
 Predicted boxes are read in the answer's frame and mapped to the image's pixels by `ScoreOptions.box_frame`
-(pixels: as given; grid: Qwen2-VL's 0-1000 grid; input: Qwen2.5-VL's resized input, from the row's `input_size`).
+(pixels: as given; grid: Qwen2-VL's 0-1000 grid; grid100: EarthDial's 0-100 grid; input: Qwen2.5-VL's resized
+input, from the row's `input_size`).
 Both protocols share these metrics; as everywhere, the paper protocol leaves out failed samples and the strict one
 scores them 0.
 """
@@ -28,6 +29,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from common.data import read_jsonl
+from common.earthdial import GRID100
 from common.metrics import (
     average_precision,
     count_match,
@@ -74,7 +76,7 @@ def boxes_in_pixels(prediction: str, row: Row, frame: str) -> list[Box]:
     size = row.get("size")
     if not size:
         raise ValueError(f"row {row['id']!r}: box frame {frame!r} needs the image 'size' [w, h]")
-    source = (GRID, GRID) if frame == "grid" else row.get("input_size")
+    source = {"grid": (GRID, GRID), "grid100": (GRID100, GRID100)}.get(frame) or row.get("input_size")
     if not source:
         raise ValueError(f"row {row['id']!r}: box frame 'input' needs the model's 'input_size' (written by eval.run)")
     return [scale_box(box, tuple(source), tuple(size)) for box in boxes]

@@ -16,6 +16,14 @@
 | detection_map | geovlm | detection | AP@0.5 x min(1, n_true / n_predicted) |
 | caption | geovlm | captioning | ROUGE-L or METEOR |
 | geovlm_accuracy | geovlm | every GeoVLM task | the rule of the row's reward_method, else of its task |
+| earthdial_classification | earthdial | classification, temporal_classification, region_classification | token recall, 0 for several offered classes |
+| earthdial_vqa | earthdial | vqa | token-set Jaccard |
+| earthdial_multilabel | earthdial | multilabel | label-set F1 |
+| earthdial_referring | earthdial | referring_detection, referred_detection | mean rotated IoU, one-to-one |
+| earthdial_detection | earthdial | detection | hits@0.5 / n_true x min(1, n_true / n_predicted), rotated |
+| earthdial_caption | earthdial | image_captioning, change_captioning, region_captioning | (ROUGE-1 F + ROUGE-L F) / 2 |
+| earthdial_grounding | earthdial | grounding_description | (box hits / max(n) + description ROUGE-L F) / 2 |
+| earthdial_accuracy | earthdial | every EarthDial task | the rule of the row's task (grpo/rewards/earthdial.py) |
 
 Every value is in [0, 1], or None where the reward does not apply to the row (TRL's multi-task convention: the
 trainer turns None into NaN and leaves it out of the sum). `build_reward_funcs` wraps the registry entries into the
@@ -29,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .base import BatchRule, Context, JudgeLike, Row, Value, dispatch, per_sample
+from .earthdial import CAPTION_TASKS, CLASSIFICATION_TASKS, EARTHDIAL_RULES, EARTHDIAL_TASKS, REFERRING_TASKS
 from .format import completion_length, format_reward
 from .geovlm import GEOVLM_RULES, GEOVLM_TASKS
 from .options import RewardOptions
@@ -47,7 +56,8 @@ __all__ = [
 ]
 
 SAMCHAT = "samchat"
-TASKS = (SAMCHAT, SHORT_ANSWER, BBOX, OPEN_ENDED, *GEOVLM_TASKS)
+# EarthDial families reuse some GeoVLM task names (classification, vqa, ...): the recipe's reward picks the rule.
+TASKS = tuple(dict.fromkeys((SAMCHAT, SHORT_ANSWER, BBOX, OPEN_ENDED, *GEOVLM_TASKS, *EARTHDIAL_TASKS)))
 
 
 @dataclass(frozen=True)
@@ -67,6 +77,13 @@ def _length_rule(text: str, row: Row, context: Context) -> Value:
 
 def _geovlm(*tasks: str) -> BatchRule:
     return dispatch({task: GEOVLM_RULES[task] for task in tasks})
+
+
+def _earthdial(*tasks: str) -> BatchRule:
+    return dispatch({task: EARTHDIAL_RULES[task] for task in tasks})
+
+
+_EARTHDIAL_CAPTIONS = (*CAPTION_TASKS, "region_captioning")
 
 
 _TINYRS_RULES = {
@@ -90,6 +107,18 @@ REWARDS: dict[str, Reward] = {
     "caption": Reward(_geovlm("captioning"), ("captioning",), "ROUGE-L or METEOR"),
     "geovlm_accuracy": Reward(dispatch(GEOVLM_RULES), GEOVLM_TASKS, "GeoVLM task-aware accuracy (SPEC 5)"),
     "completion_length": Reward(per_sample(_length_rule), (), "length / max_chars (smoke tests only)"),
+    "earthdial_classification": Reward(
+        _earthdial(*CLASSIFICATION_TASKS), CLASSIFICATION_TASKS, "EarthDial token recall, several-classes gate"
+    ),
+    "earthdial_vqa": Reward(_earthdial("vqa"), ("vqa",), "token-set Jaccard"),
+    "earthdial_multilabel": Reward(_earthdial("multilabel"), ("multilabel",), "label-set F1"),
+    "earthdial_referring": Reward(_earthdial(*REFERRING_TASKS), REFERRING_TASKS, "rotated IoU, one-to-one"),
+    "earthdial_detection": Reward(_earthdial("detection"), ("detection",), "rotated hits@0.5 x count penalty"),
+    "earthdial_caption": Reward(_earthdial(*_EARTHDIAL_CAPTIONS), _EARTHDIAL_CAPTIONS, "ROUGE-1 and ROUGE-L F"),
+    "earthdial_grounding": Reward(
+        _earthdial("grounding_description"), ("grounding_description",), "boxes and description"
+    ),
+    "earthdial_accuracy": Reward(dispatch(EARTHDIAL_RULES), EARTHDIAL_TASKS, "EarthDial task-aware accuracy (ours)"),
 }
 
 # Keyword arguments TRL passes to every reward function besides the dataset columns.

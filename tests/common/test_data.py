@@ -720,6 +720,7 @@ def test_readers_registry():
         "jsonl": data.read_jsonl,
         "scorers": data.read_scorers,
         "samdata_test": data.read_samdata_test,
+        "earthdial": data.read_earthdial,
     }
 
 

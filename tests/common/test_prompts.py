@@ -50,3 +50,15 @@ def test_samchat_grpo_user_text_joins_question_and_suffix():
     # SPEC 4: user = image + "{question} Output the thinking process ..." with exactly one space between.
     text = "Is this a launch site?" + prompts.SAMCHAT_GRPO_SUFFIX
     assert text.startswith("Is this a launch site? Output the thinking process in <reasoning>")
+
+
+def test_geovlm_r1_system_prompt_keeps_the_published_opening():
+    # Only "You are an expert in Earth Observation reasoning" is GeoVLM-R1's; the rest is ours (common/prompts.py),
+    # pinned so that training and evaluation prompts cannot drift apart silently.
+    assert prompts.GEOVLM_R1_SYSTEM.startswith("You are an expert in Earth Observation reasoning. ")
+    assert prompts.GEOVLM_R1_SYSTEM == (
+        "You are an expert in Earth Observation reasoning. You analyse remote sensing images, single or as a time "
+        "series, step by step. First think about the question inside <think> </think> tags, then give only the "
+        "final answer inside <answer> </answer> tags. Give every box as [x1, y1, x2, y2, angle] with integer corners "
+        "on a 0-100 grid of the image and the rotation angle in degrees."
+    )

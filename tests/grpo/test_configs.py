@@ -85,7 +85,8 @@ def test_cli_overrides_win(repo_root):
 
 
 def test_geovlm_stage_plan_names_a_recipe_per_stage(repo_root):
-    plan = load_plan(str(repo_root / "configs/grpo/geovlm_stages.yaml"))
+    # The JSONL-layout plan (the EarthDial-shard plan, geovlm_stages.yaml, is tested in test_earthdial_stages.py).
+    plan = load_plan(str(repo_root / "configs/grpo/geovlm_jsonl_stages.yaml"))
     assert plan["stages"] == GEOVLM_TASKS
     for task in plan["stages"]:
         assert (repo_root / plan["recipe"].format(task=task)).is_file()

@@ -90,6 +90,14 @@ def test_registry_names_and_trl_names():
         "caption",
         "geovlm_accuracy",
         "completion_length",
+        "earthdial_classification",
+        "earthdial_vqa",
+        "earthdial_multilabel",
+        "earthdial_referring",
+        "earthdial_detection",
+        "earthdial_caption",
+        "earthdial_grounding",
+        "earthdial_accuracy",
     ]
     funcs = build_reward_funcs(["samchat_keyword", "format"], RewardOptions())
     # TRL logs rewards/<__name__>/mean: the registry name, in the order asked for.
