@@ -116,7 +116,17 @@ GEOVLM_TASKS = (
     "detection",
     "captioning",
 )
-GRPO_TASKS = ("samchat", "short_answer", "bbox", "open_ended", *GEOVLM_TASKS)
+# The EarthDial families' own rules (grpo.rewards.earthdial), named by the shard readers and usable in JSONL too.
+EARTHDIAL_GRPO_TASKS = (
+    "temporal_classification",
+    "region_classification",
+    "referred_detection",
+    "image_captioning",
+    "change_captioning",
+    "region_captioning",
+    "grounding_description",
+)
+GRPO_TASKS = ("samchat", "short_answer", "bbox", "open_ended", *GEOVLM_TASKS, *EARTHDIAL_GRPO_TASKS)
 
 # One pixel limit for every image decoder (Pillow and tifffile), checked from the header before any pixel is decoded,
 # in validation and in load_image. The value is Pillow's own default threshold (Image.MAX_IMAGE_PIXELS, ~9459^2):

@@ -8,6 +8,8 @@ cheap for callers that only need the box or label metrics.
 from __future__ import annotations
 
 import functools
+import itertools
+import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -169,17 +171,42 @@ def _meteor_scorer() -> Meteor:
     return Meteor()
 
 
+def _discard_meteor_scorer() -> None:
+    """Drop a JVM that failed mid-call. pycocoevalcap holds its lock across the whole exchange and never releases it
+    when the pipe breaks (a JVM killed by the OOM killer, say), so every later call, and its own __del__ at exit,
+    would wait forever on that lock: release it, kill the process, and let the next call start a new JVM."""
+    if _meteor_scorer.cache_info().currsize == 0:
+        return
+    scorer = _meteor_scorer()
+    _meteor_scorer.cache_clear()
+    if scorer.lock.locked():
+        scorer.lock.release()
+    scorer.meteor_p.kill()
+    scorer.meteor_p.wait()
+
+
+# The jar's alignment search grows steeply with repeated tokens (measured: 300 tokens of "<answer>" repeated take
+# ~5 s, 1500 take ~60 s and then the JVM dies), so a line is cut at this many tokens. Captions are far shorter
+# (EarthDial asks for at most 100 new tokens); a completion that runs on is scored on its first 200 tokens.
+METEOR_MAX_TOKENS = 200
+_METEOR_TOKEN_RE = re.compile(r"\w+|[^\w\s]")
+
+
 def _meteor_line(text: str) -> str:
     # The jar reads one line per request with "|||" as field separator: a newline or "|||" inside a caption would
     # desynchronise the pipe and hang the call, so both become spaces (METEOR's -norm tokenises anyway).
-    return " ".join(text.replace("|||", " ").split())
+    text = " ".join(text.replace("|||", " ").split())
+    tokens = list(itertools.islice(_METEOR_TOKEN_RE.finditer(text), METEOR_MAX_TOKENS + 1))
+    return text if len(tokens) <= METEOR_MAX_TOKENS else text[: tokens[-1].start()].rstrip()
 
 
 def meteor(preds: Sequence[str], refs: Sequence[str | Sequence[str]]) -> list[float]:
     """METEOR 1.5 score of each prediction against its reference(s), one JVM call for the whole batch.
 
     `refs[i]` is one reference string or a list of references for `preds[i]`. Uses pycocoevalcap's wrapper of the
-    official jar (English, -norm), the COCO caption evaluation's METEOR; needs `java` on PATH.
+    official jar (English, -norm), the COCO caption evaluation's METEOR; needs `java` on PATH. Texts longer than
+    METEOR_MAX_TOKENS tokens are cut there. A JVM that dies mid-call is replaced and the batch retried once; a
+    second failure raises RuntimeError (never a hang).
     """
     if len(preds) != len(refs):
         raise ValueError(f"meteor: {len(preds)} predictions but {len(refs)} references")
@@ -189,5 +216,18 @@ def meteor(preds: Sequence[str], refs: Sequence[str | Sequence[str]]) -> list[fl
     if any(not group for group in references.values()):
         raise ValueError("meteor: every prediction needs at least one reference")
     hypotheses = {i: [_meteor_line(pred)] for i, pred in enumerate(preds)}
-    _, scores = _meteor_scorer().compute_score(references, hypotheses)
+    for attempt in (1, 2):
+        scorer = _meteor_scorer()
+        if scorer.meteor_p.poll() is not None:  # the JVM exited between calls
+            _discard_meteor_scorer()
+            scorer = _meteor_scorer()
+        try:
+            _, scores = scorer.compute_score(references, hypotheses)
+            break
+        except (OSError, ValueError) as error:  # broken pipe, or an empty line where a score was due
+            _discard_meteor_scorer()
+            if attempt == 2:
+                raise RuntimeError(
+                    f"meteor: the METEOR jar failed twice on a batch of {len(preds)} ({error})"
+                ) from None
     return [float(score) for score in scores]

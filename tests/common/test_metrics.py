@@ -223,3 +223,25 @@ def test_meteor_batch():
     assert single[1] == 0.0
     assert 0.2 < single[0] < 0.3  # 2 of 3 words, with METEOR's fragmentation penalty on such short strings
     assert scores[4] == pytest.approx(single[0])
+
+
+def test_meteor_lines_are_cut_at_the_token_cap():
+    from common.metrics import METEOR_MAX_TOKENS, _meteor_line
+
+    assert METEOR_MAX_TOKENS == 200
+    # "<", "answer", ">" are three tokens: the 201st token (a ">") and everything after it go.
+    assert _meteor_line("<answer>" * 2000) == "<answer>" * 66 + "<answer"
+    assert _meteor_line("a  b|||c\nd") == "a b c d"  # separators and newlines cannot reach the jar's pipe
+
+
+@pytest.mark.skipif(shutil.which("java") is None, reason="METEOR needs java on PATH")
+def test_meteor_survives_a_dead_jvm():
+    from common import metrics
+
+    first = metrics.meteor(["two planes"], ["two white planes"])
+    scorer = metrics._meteor_scorer()
+    scorer.meteor_p.kill()  # died between calls (the OOM killer, say)
+    scorer.meteor_p.wait()
+    assert metrics.meteor(["two planes"], ["two white planes"]) == first
+    metrics._meteor_scorer().meteor_p.stdin.close()  # the pipe breaks in the middle of the next call
+    assert metrics.meteor(["two planes"], ["two white planes"]) == first
