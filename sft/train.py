@@ -37,7 +37,9 @@ def train(data_args: DataArguments, model_args: ModelArguments, training_args: S
     # world_size also sets up the process group, which ZeRO-3 needs before the weights load (zero.Init partitions
     # them over the ranks while loading).
     init_deepspeed_backend(training_args)
-    collator = SFTCollator.from_processor(processor, vision_pass_for_text_only=training_args.world_size > 1)
+    collator = SFTCollator.from_processor(
+        processor, vision_pass_for_text_only=training_args.world_size > 1, padding_free=training_args.padding_free
+    )
     model = build_model(model_args, training_args)
     logger.info("trainable parameters per part: %s", trainable_summary(model))
     trainer = SFTTrainer(
