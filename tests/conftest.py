@@ -44,3 +44,22 @@ def torch_extensions_dir() -> Path:
     path = REPO_ROOT / "outputs" / ".torch_extensions"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@pytest.fixture(scope="session")
+def qwen2_tokenizer_dir() -> Path:
+    """The real Qwen2-VL tokenizer's cache (common.qwen_tokenizer; `make install` fetches it, CI included)."""
+    from common import qwen_tokenizer
+
+    folder = qwen_tokenizer.verified_dir()
+    if folder is None:
+        pytest.skip(f"real Qwen2 tokenizer not cached in {qwen_tokenizer.cache_dir()}: run `make install`")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def qwen2_tiny_model_dir(tmp_path_factory, qwen2_tokenizer_dir) -> Path:
+    """The tiny Qwen2-VL with the real tokenizer (vocabulary 151,936): token-level tests on the real vocabulary."""
+    from common.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny_qwen2"), seed=0, tokenizer="qwen2")
