@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,7 +85,7 @@ def build_app(generator, examples: list[Path], *, max_bytes: int = MAX_UPLOAD_BY
         text = ""
         for text in generator.stream(messages, images, settings):
             if reasoning:
-                thought, answer = split_reply(text)
+                thought, answer = split_reply(text, streaming=True)
                 yield answer, thought, "generating…"
             else:
                 yield text, "", "generating…"
@@ -170,6 +172,9 @@ def main(argv: list[str] | None = None) -> int:
     max_bytes = int(args.max_upload_mb * 2**20)
     logger.info("loading %s (%s backend)", args.model, args.backend)
     generator = load_generator(args.backend, args.model)
+    # SIGTERM (kill, systemd, a test harness) ends the process as Ctrl-C does, through the `with` below, so the
+    # example-image folder /tmp/rs_r1_serve_* is removed instead of left behind.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     with tempfile.TemporaryDirectory(prefix="rs_r1_serve_") as tmp:
         examples = example_images(Path(tmp), args.examples_dir)
         app = build_app(generator, examples, max_bytes=max_bytes)

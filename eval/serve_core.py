@@ -72,16 +72,44 @@ def samdata_messages() -> list[dict]:
     return TASKS["samdata"].messages({}, PromptOptions())
 
 
-def split_reply(text: str) -> tuple[str, str]:
+# The tags the panes are cut at. With the real Qwen2 vocabulary each is several tokens (`<`, `reason`, `ing`, `>`), so
+# a streamed reply passes through their prefixes.
+STREAM_TAGS = (f"<{REASONING_TAG}>", f"</{REASONING_TAG}>", "<answer>", "</answer>")
+
+
+def hold_back_partial_tag(text: str) -> str:
+    """`text` without a trailing incomplete tag (a proper prefix of one of STREAM_TAGS, e.g. `<`, `<reason`,
+    `</ans`): the next tokens decide whether it is a tag, so a streaming pane shows it only once it is complete.
+
+    >>> hold_back_partial_tag("<reasoning>two ring roads</reas")
+    '<reasoning>two ring roads'
+    >>> hold_back_partial_tag("a < b")
+    'a < b'
+    """
+    start = text.rfind("<")
+    if start < 0:
+        return text
+    tail = text[start:]
+    if any(tag.startswith(tail) and tag != tail for tag in STREAM_TAGS):
+        return text[:start]
+    return text
+
+
+def split_reply(text: str, *, streaming: bool = False) -> tuple[str, str]:
     """(reasoning, answer) of a reply: the `<reasoning>` group, and the answer as the ScoreRS parser cuts it.
 
-    While a reply is still streaming, an opened but unclosed reasoning block is all reasoning and no answer yet.
+    While a reply is still streaming (`streaming=True`), an opened but unclosed reasoning block is all reasoning and
+    no answer yet, and a tag still being generated is held back (hold_back_partial_tag).
 
     >>> split_reply("<reasoning>two ring roads</reasoning><answer>missile site</answer>")
     ('two ring roads', 'missile site')
     >>> split_reply("farmland")
     ('(no <reasoning>…</reasoning> block in the reply)', 'farmland')
+    >>> split_reply("<reason", streaming=True)
+    ('(no <reasoning>…</reasoning> block in the reply)', '')
     """
+    if streaming:
+        text = hold_back_partial_tag(text)
     opening, closing = f"<{REASONING_TAG}>", f"</{REASONING_TAG}>"
     start = text.find(opening)
     if start >= 0 and text.find(closing, start) < 0:

@@ -2,7 +2,8 @@
 
 - `GRPOScriptArguments` (this file): the data (any of the three GRPO formats), prompts and tags, the rewards and
   their options, the judge, image pixel limits and what trains;
-- `trl.GRPOConfig`: every trainer field, stock (loss_type, beta, num_generations, temperature, use_vllm, ...);
+- `GRPOConfig` (this file): `trl.GRPOConfig`, every trainer field stock (loss_type, beta, num_generations,
+  temperature, use_vllm, ...), plus the CPU fallback of common.training.adapt_to_host;
 - `trl.ModelConfig`: the checkpoint, dtype, attention implementation and LoRA (use_peft, lora_r, ...), stock.
 
 Every rule that combines fields is checked in `__post_init__`, so a bad recipe fails before data or model load.
@@ -12,7 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+import trl
+
 from common.prompts import JUDGE_MODEL, JUDGE_TEMPERATURE, SAMCHAT_KEYWORDS
+from common.training import adapt_to_host
 from grpo.judge import JudgeConfig
 from grpo.rewards import REWARDS, RewardOptions
 
@@ -198,3 +202,13 @@ class GRPOScriptArguments:
             garbage_value=self.judge_garbage_value,
             cache_path=cache,
         )
+
+
+@dataclass
+class GRPOConfig(trl.GRPOConfig):
+    """trl.GRPOConfig with the one gap filled that a stock field cannot express: on a host without CUDA the paper
+    recipes (bf16, tf32) would stop at transformers' GPU checks, so the CPU is chosen first (adapt_to_host)."""
+
+    def __post_init__(self):
+        adapt_to_host(self)
+        super().__post_init__()

@@ -21,14 +21,20 @@ import logging
 import re
 from typing import Any
 
-from trl import GRPOConfig, ModelConfig, TrlParser, get_peft_config
 from trl import GRPOTrainer as StockGRPOTrainer
+from trl import ModelConfig, TrlParser, get_peft_config
 from trl.trainer.utils import RepeatSampler
 
 from common.data import DataError
 from common.modeling import load_model, load_processor, vision_tower
-from common.training import FullCheckpointResume, init_deepspeed_backend, setup_logging, train_and_save
-from grpo.configs import GRPOScriptArguments
+from common.training import (
+    FullCheckpointResume,
+    init_deepspeed_backend,
+    keep_fp32_master_weights,
+    setup_logging,
+    train_and_save,
+)
+from grpo.configs import GRPOConfig, GRPOScriptArguments
 from grpo.data import build_dataset
 from grpo.judge import Judge, MissingKeyError
 from grpo.rewards import build_reward_funcs
@@ -131,6 +137,9 @@ def train(
         peft_config=peft_config,
     )
     trainer.judge = judge
+    # After the trainer: it applies peft_config (and the adapters' modules_to_save) to the model; the optimizer is
+    # only built in train(), so it sees the float32 tensors.
+    keep_fp32_master_weights(trainer.model, training_args)
     output = train_and_save(trainer, training_args, end=end)
     if judge is not None:
         logger.info("judge counts: %s", judge.counts)

@@ -19,6 +19,8 @@ from typing import Any
 
 from transformers import TrainingArguments
 
+from common.training import adapt_to_host
+
 logger = logging.getLogger(__name__)
 
 PROMPT_TEMPLATES = ("paper", "official")
@@ -189,6 +191,8 @@ class SFTConfig(TrainingArguments):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ValueError(f"{name} must be positive, got {value}")
+        if self.deepspeed == "":
+            self.deepspeed = None  # `--deepspeed ""` turns a recipe's DeepSpeed off, as in GRPO
         if self.deepspeed is not None:
             check_deepspeed_optimizer(
                 self.deepspeed, learning_rate=self.learning_rate, vision_lr=self.vision_lr, merger_lr=self.merger_lr
@@ -203,6 +207,7 @@ class SFTConfig(TrainingArguments):
             # (LoRA, freeze_llm) and works with DDP's unused-parameter search.
             if self.activation_checkpointing_kwargs is None and self.gradient_checkpointing_kwargs is None:
                 self.activation_checkpointing_kwargs = {"use_reentrant": False}
+        adapt_to_host(self)
         super().__post_init__()
 
 

@@ -17,7 +17,7 @@ import logging
 from trl import TrlParser
 
 from common.data import DataError
-from common.training import init_deepspeed_backend, setup_logging, train_and_save
+from common.training import init_deepspeed_backend, keep_fp32_master_weights, setup_logging, train_and_save
 from sft.configs import DataArguments, ModelArguments, SFTConfig
 from sft.data import SFTCollator, build_dataset, load_sft_processor
 from sft.modeling import build_model, trainable_summary
@@ -41,6 +41,7 @@ def train(data_args: DataArguments, model_args: ModelArguments, training_args: S
         processor, vision_pass_for_text_only=training_args.world_size > 1, padding_free=training_args.padding_free
     )
     model = build_model(model_args, training_args)
+    keep_fp32_master_weights(model, training_args)
     logger.info("trainable parameters per part: %s", trainable_summary(model))
     trainer = SFTTrainer(
         model=model,

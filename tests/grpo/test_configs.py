@@ -138,3 +138,16 @@ def test_accelerate_configs_name_existing_deepspeed_files(repo_root, name):
         ds = config["deepspeed_config"]
         assert config["distributed_type"] == "DEEPSPEED" and (repo_root / ds["deepspeed_config_file"]).is_file()
         assert ds["zero3_init_flag"] is (name == "zero3")
+
+
+def test_paper_recipe_parses_on_a_cpu_host(repo_root):
+    # issue 16: the CPU fallback (common.training.adapt_to_host) applies to GRPO's config too.
+    import torch
+
+    from grpo.train import parse_args
+
+    if torch.cuda.is_available():
+        pytest.skip("checks the CPU-only fallback")
+    recipe = str(repo_root / "configs" / "grpo" / "samchat_r1.yaml")
+    _, training, _ = parse_args(["--config", recipe, "--deepspeed", "", "--per_device_train_batch_size", "4"])
+    assert (training.use_cpu, training.bf16, bool(training.deepspeed)) == (True, True, False)

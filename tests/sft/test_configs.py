@@ -158,3 +158,21 @@ def test_liger_is_dropped_without_gpu(tmp_path, caplog):
 def test_checkpointing_defaults_to_non_reentrant(tmp_path):
     config = SFTConfig(output_dir=str(tmp_path), activation_checkpointing=True, use_cpu=True)
     assert config.activation_checkpointing_kwargs == {"use_reentrant": False}
+
+
+def test_empty_deepspeed_turns_it_off(repo_root):
+    # issue 16: `--deepspeed ""` read '.' as a DeepSpeed config ("Is a directory"); as in GRPO it means no DeepSpeed.
+    recipe = str(repo_root / "configs" / "sft" / "samchat_distill.yaml")
+    _, _, training = parse(["--config", recipe, *CPU, "--deepspeed", ""])
+    assert training.deepspeed is None
+    assert training.deepspeed_plugin is None
+
+
+def test_paper_recipe_parses_on_a_cpu_host(repo_root):
+    # issue 16: without CUDA the recipe's bf16 / tf32 stopped at transformers' checks; now the CPU is chosen.
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("checks the CPU-only fallback")
+    _, _, training = parse(["--config", str(repo_root / "configs" / "sft" / "samchat_distill.yaml"), "--deepspeed", ""])
+    assert (training.use_cpu, training.tf32, training.bf16) == (True, None, True)
