@@ -14,6 +14,7 @@ from sft.data import (
     padding_free_inputs,
     rope_index_of,
 )
+from sft.modeling import SDPA_VARLEN, register_sdpa_varlen, sdpa_varlen_attention, training_attn_implementation
 
 
 @pytest.fixture(scope="module")
@@ -96,18 +97,24 @@ def losses_and_grads(model, batch, padding_free):
 
 
 @pytest.mark.parametrize(
-    "arch, template",
+    "arch, template, attention",
     [
-        ("qwen2_vl", "paper"),  # the released models' template
-        ("qwen2_vl", "official"),  # Qwen's chat template
-        ("qwen2_5_vl", "paper"),  # GeoVLM-R1's base architecture
+        ("qwen2_vl", "paper", "sdpa"),  # the released models' template; transformers' block-diagonal mask
+        ("qwen2_vl", "official", "sdpa"),  # Qwen's chat template
+        ("qwen2_5_vl", "paper", "sdpa"),  # GeoVLM-R1's base architecture
+        ("qwen2_vl", "paper", SDPA_VARLEN),  # what sft.train uses on CPU: one sdpa call per sample
+        ("qwen2_5_vl", "official", SDPA_VARLEN),
+        ("qwen2_vl", "paper", "eager"),  # eager attention with the block-diagonal mask
     ],
 )
-def test_loss_and_gradients_equal_padded(tiny_model_dir, tmp_path, vhm, arch, template):
+def test_loss_and_gradients_equal_padded(tiny_model_dir, tmp_path, vhm, arch, template, attention):
     from common.tiny_model import build_tiny_model
 
     model_dir = tiny_model_dir if arch == "qwen2_vl" else build_tiny_model(tmp_path / arch, arch=arch)
-    model, processor = load_model(model_dir, dtype="float32"), load_processor(model_dir, padding_side="right")
+    if attention == SDPA_VARLEN:
+        register_sdpa_varlen()
+    model = load_model(model_dir, dtype="float32", attn_implementation=attention)
+    processor = load_processor(model_dir, padding_side="right")
     model.train()
     items = mixed_batch(vhm, processor, template)
     padded_loss, padded_grads = losses_and_grads(model, SFTCollator.from_processor(processor)(items), False)
@@ -117,9 +124,42 @@ def test_loss_and_gradients_equal_padded(tiny_model_dir, tmp_path, vhm, arch, te
     assert packed_grads.keys() == padded_grads.keys()
     for name, grad in padded_grads.items():
         torch.testing.assert_close(packed_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
-    # Against a wrong packing (no use_cache=False: the samples attend to each other) the check is not vacuous.
-    leaky = {**padding_free_inputs(rope_index_of(model), packed), "use_cache": True}
-    assert model(**leaky).loss.item() != pytest.approx(padded_loss, rel=1e-5)
+    if attention == "sdpa":
+        # Against a wrong packing (a KV cache: transformers then ignores the sample boundaries) it is not vacuous.
+        leaky = {**padding_free_inputs(rope_index_of(model), packed), "use_cache": True}
+        assert model(**leaky).loss.item() != pytest.approx(padded_loss, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    "requested, padding_free, expected",
+    [
+        ("auto", True, SDPA_VARLEN),  # CPU (no flash-attn here): per-sample sdpa
+        ("sdpa", True, SDPA_VARLEN),
+        ("eager", True, "eager"),  # explicit eager keeps its (block-diagonal) mask
+        ("auto", False, "sdpa"),  # padded batches: unchanged
+    ],
+)
+def test_training_attn_implementation(requested, padding_free, expected):
+    assert training_attn_implementation(requested, padding_free) == expected
+
+
+def test_sdpa_varlen_splits_only_packed_rows():
+    """Direct check of the attention function: a packed row equals its samples attended one by one; a row
+    without restarting positions is plain causal sdpa."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    module = torch.nn.Module()
+    module.is_causal, module.num_key_value_groups = True, 1
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(1, 2, 7, 4) for _ in range(3))
+    positions = torch.tensor([[0, 1, 2, 0, 1, 2, 3]])
+    out, _ = sdpa_varlen_attention(module, q, k, v, None, position_ids=positions)
+    first = sdpa_attention_forward(module, q[:, :, :3], k[:, :, :3], v[:, :, :3], None)[0]
+    second = sdpa_attention_forward(module, q[:, :, 3:], k[:, :, 3:], v[:, :, 3:], None)[0]
+    torch.testing.assert_close(out, torch.cat([first, second], dim=1), rtol=0, atol=0)
+    whole, _ = sdpa_varlen_attention(module, q, k, v, None, position_ids=torch.arange(7)[None])
+    torch.testing.assert_close(whole, sdpa_attention_forward(module, q, k, v, None)[0], rtol=0, atol=0)
+    assert not torch.allclose(whole, out)
 
 
 def test_dummy_vision_sample_keeps_loss_and_reaches_the_tower(model, processor, vhm):
