@@ -1,7 +1,7 @@
 """Cost curves: time and peak memory of one SFT step against tokens per sample (image pixels), and of one GRPO step
 against G (completions per prompt), on the tiny model or the 2B twin.
 
-    python benchmarks/cost_curves.py [--model tiny|twin] [--out benchmarks/results] [--image-tokens 64,144,256,400]
+    python benchmarks/cost_curves.py [--model tiny|twin] [--out benchmarks/results] [--image-tokens 64,256,400]
         [--generations 2,4,8] [--batch-size 2] [--max-new-tokens 16]
     flock /tmp/rs_r1_heavy.lock python benchmarks/cost_curves.py --model twin     # ~15 min on 2 cores
 
@@ -188,7 +188,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_model_arguments(parser)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="folder for the CSV and PNG")
-    parser.add_argument("--image-tokens", default="64,144,256,400", help="SFT points: merged tokens per image")
+    parser.add_argument("--image-tokens", default="64,256,400", help="SFT points: merged tokens per image")
     parser.add_argument("--generations", default="2,4,8", help="GRPO points: G")
     parser.add_argument("--batch-size", type=int, default=2, help="SFT samples per step")
     parser.add_argument("--max-new-tokens", type=int, default=16, help="GRPO tokens per completion")

@@ -11,8 +11,11 @@ Self-contained: builds the model (benchmarks/_models.py) and the synthetic data 
 resized within the paper's pixel limits (512*28*28 to 1280*28*28) unless --min-pixels / --max-pixels say otherwise.
 For each batching it prints the fraction of padded positions over one epoch (from the lengths measured before
 training, which equal the encoded lengths: tests/sft/test_data.py) and the throughput in real (non-pad) tokens per
-second of forward + backward passes over the first --max-batches batches (padding-free runs the random batches,
-packed, one causal sdpa call per sample: sft.modeling.sdpa_varlen_attention). Then the loss of the first random batch padded and packed (fp32 on the tiny model: equal to 1e-5).
+second (wall clock and CPU time) of forward + backward passes over the first --max-batches batches, the batchings
+taking turns (padding-free runs the random batches, packed, one causal sdpa call per sample:
+sft.modeling.sdpa_varlen_attention). The vision tower is frozen here (it sees the same patches under every
+batching; its backward would only add the same cost to all three and ~4 GB to the twin's peak). Then the loss of
+the first random batch padded and packed (fp32 on the tiny model: equal to 1e-5).
 Last line: `pad_fraction <padding-free> vs <grouped> vs <random>`.
 """
 
@@ -30,7 +33,7 @@ from torch.utils.data import RandomSampler
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from common.data import read_llava
-from common.modeling import load_model, load_processor
+from common.modeling import load_model, load_processor, vision_tower
 from common.synthetic import generate
 from sft.data import SFTCollator, SFTDataset, padding_free_inputs, rope_index_of
 from sft.modeling import register_sdpa_varlen
@@ -57,16 +60,26 @@ def model_inputs(model, collator: SFTCollator, items: list[dict]) -> tuple[dict,
     return batch, int(batch["attention_mask"].sum())
 
 
-def tokens_per_second(model, dataset: SFTDataset, collator: SFTCollator, groups: list[list[int]]) -> float:
-    tokens, elapsed = 0, 0.0
-    for group in groups:
-        inputs, real = model_inputs(model, collator, [dataset[i] for i in group])
-        start = time.perf_counter()
-        model(**inputs).loss.backward()
-        elapsed += time.perf_counter() - start
-        tokens += real
-        model.zero_grad(set_to_none=True)
-    return tokens / elapsed
+def throughput(model, dataset: SFTDataset, processor, schedules: dict, max_batches: int) -> dict[str, tuple]:
+    """Real tokens per wall-clock second and per CPU second of each batching. The batchings take turns batch by
+    batch (random 0, grouped 0, padding-free 0, random 1, ...), so load from other processes on a shared machine
+    falls on all of them alike; CPU seconds (this process's) are the less load-sensitive figure."""
+    totals = {name: [0, 0.0, 0.0] for name in schedules}
+    collators = {
+        name: SFTCollator.from_processor(processor, padding_free=packed) for name, (_, packed) in schedules.items()
+    }
+    for index in range(max_batches):
+        for name, (groups, _) in schedules.items():
+            if index >= len(groups):
+                continue
+            inputs, real = model_inputs(model, collators[name], [dataset[i] for i in groups[index]])
+            wall, cpu = time.perf_counter(), time.process_time()
+            model(**inputs).loss.backward()
+            totals[name][1] += time.perf_counter() - wall
+            totals[name][2] += time.process_time() - cpu
+            totals[name][0] += real
+            model.zero_grad(set_to_none=True)
+    return {name: (tokens / wall, tokens / cpu) for name, (tokens, wall, cpu) in totals.items()}
 
 
 def main() -> None:
@@ -102,25 +115,27 @@ def main() -> None:
         # What sft.train picks on CPU for padding-free runs; padded batches take plain sdpa inside it.
         model = load_model(model_dir, dtype=dtype, attn_implementation=register_sdpa_varlen())
         model.config.use_cache = False
+        vision_tower(model).requires_grad_(False)
         model.train()
         print(
             f"model {args.model} ({dtype}), VHM SFT mixture ({args.size}): {len(dataset)} records, "
             f"tokens per record {min(lengths)}-{max(lengths)} (mean {sum(lengths) / len(lengths):.0f}), "
             f"image pixels {args.min_pixels}-{args.max_pixels}, batch {args.batch_size}"
         )
-        print(f"{'batching':<14}{'batches':>9}{'pad fraction':>15}{'real tokens/s':>16}")
-        fractions, speeds = {}, {}
-        for name, (groups, packed) in schedules.items():
-            collator = SFTCollator.from_processor(processor, padding_free=packed)
-            fractions[name] = pad_fraction(groups, lengths, packed)
-            if args.max_batches:
-                speeds[name] = tokens_per_second(model, dataset, collator, groups[: args.max_batches])
-            print(f"{name:<14}{len(groups):>9}{fractions[name]:>15.3f}{speeds.get(name, float('nan')):>16.1f}")
-        if args.max_batches:  # 0: pad fractions only (no forward pass at all)
-            print(
-                f"real tokens/s: padding-free {speeds['padding-free'] / speeds['grouped']:.2f}x grouped, "
-                f"{speeds['padding-free'] / speeds['random']:.2f}x random"
-            )
+        fractions = {name: pad_fraction(groups, lengths, packed) for name, (groups, packed) in schedules.items()}
+        # --max-batches 0: pad fractions only, no forward pass at all.
+        speeds = throughput(model, dataset, processor, schedules, args.max_batches) if args.max_batches else {}
+        print(f"{'batching':<14}{'batches':>9}{'pad fraction':>15}{'real tokens/s':>16}{'per CPU s':>12}")
+        for name, (groups, _) in schedules.items():
+            wall, cpu = speeds.get(name, (float("nan"), float("nan")))
+            print(f"{name:<14}{len(groups):>9}{fractions[name]:>15.3f}{wall:>16.1f}{cpu:>12.1f}")
+        if args.max_batches:
+            for column, what in ((0, "real tokens/s"), (1, "real tokens per CPU s")):
+                free = speeds["padding-free"][column]
+                print(
+                    f"{what}: padding-free {free / speeds['grouped'][column]:.2f}x grouped, "
+                    f"{free / speeds['random'][column]:.2f}x random"
+                )
             loss_check(model, dataset, processor, random_groups[0], dtype)
         print(
             f"pad_fraction {fractions['padding-free']:.3f} vs {fractions['grouped']:.3f} vs {fractions['random']:.3f}"
