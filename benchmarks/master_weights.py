@@ -1,6 +1,7 @@
 """Which trainable parameters does one optimizer step change, when a bf16 recipe trains without DeepSpeed?
 
     python benchmarks/master_weights.py --stage sft|grpo [--model DIR] [--lora] [--lr 1e-5] [--without-fix]
+    python benchmarks/master_weights.py --stage sft --deepspeed configs/deepspeed/zero2.json   # DeepSpeed's masters
     flock /tmp/rs_r1_heavy.lock python benchmarks/master_weights.py --stage sft --model TWIN --lora   # the 2B twin
 
 Runs the real entry point (sft.train.train / grpo.train.train) on the synthetic data for one step with `bf16: true`
@@ -23,19 +24,37 @@ from transformers import TrainerCallback
 REPO = Path(__file__).resolve().parent.parent
 
 
+def deepspeed_masters(optimizer) -> list[torch.Tensor]:
+    """The float32 master partitions DeepSpeed's ZeRO optimizer updates (stage 1-2 / stage 3 attribute names)."""
+    for name in ("single_partition_of_fp32_groups", "fp32_partitioned_groups_flat"):
+        groups = getattr(optimizer, name, None)
+        if groups:
+            return list(groups)
+    raise RuntimeError(f"{type(optimizer).__name__} exposes no float32 master partitions")
+
+
 class Snapshot(TrainerCallback):
-    """Copies the trainable tensors when training starts and compares them when it ends."""
+    """Copies the trainable tensors (under DeepSpeed: its float32 master partitions) when training starts and
+    compares them when it ends."""
 
     def __init__(self) -> None:
         self.before: dict[str, torch.Tensor] = {}
         self.result: dict | None = None
+        self.trainer = None
+
+    def _tensors(self, model) -> dict[str, torch.Tensor]:
+        if self.trainer is not None and self.trainer.is_deepspeed_enabled:
+            masters = deepspeed_masters(self.trainer.model_wrapped.optimizer)
+            return {f"deepspeed.master.{i}": t for i, t in enumerate(masters)}
+        return {n: p for n, p in model.named_parameters() if p.requires_grad}
 
     def on_train_begin(self, args, state, control, model=None, **kwargs):
-        self.before = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
-        self.dtypes = sorted({str(p.dtype) for n, p in model.named_parameters() if p.requires_grad})
+        tensors = self._tensors(model)
+        self.before = {n: t.detach().clone() for n, t in tensors.items()}
+        self.dtypes = sorted({str(t.dtype) for t in tensors.values()})
 
     def on_train_end(self, args, state, control, model=None, **kwargs):
-        after = dict(model.named_parameters())
+        after = self._tensors(model)
         changed = total = changed_tensors = 0
         per_part: dict[str, list[int]] = {}
         for name, old in self.before.items():
@@ -63,7 +82,9 @@ class Snapshot(TrainerCallback):
         }
 
 
-def run(stage: str, model_dir: Path, data_dir: Path, out: Path, lora: bool, lr: float, fix: bool) -> dict:
+def run(
+    stage: str, model_dir: Path, data_dir: Path, out: Path, lora: bool, lr: float, fix: bool, deepspeed: str | None
+) -> dict:
     snapshot = Snapshot()
     if stage == "sft":
         from trl import TrlParser
@@ -80,6 +101,7 @@ def run(stage: str, model_dir: Path, data_dir: Path, out: Path, lora: bool, lr: 
         if lora:
             argv += ["--lora_enable", "true", "--freeze_llm", "true", "--freeze_vision_tower", "true",
                      "--vision_lora", "true", "--tune_merger", "true"]  # fmt: skip
+        argv += ["--deepspeed", deepspeed] if deepspeed else []
         data_args, model_args, training_args = TrlParser(
             (DataArguments, ModelArguments, SFTConfig)
         ).parse_args_and_config(argv)
@@ -98,6 +120,7 @@ def run(stage: str, model_dir: Path, data_dir: Path, out: Path, lora: bool, lr: 
             # The merger trains fully beside the adapters (modules_to_save): adapters are float32 in PEFT anyway.
             argv += ["--use_peft", "true", "--lora_r", "8", "--lora_target_modules", "q_proj", "v_proj",
                      "--lora_modules_to_save", "merger"]  # fmt: skip
+        argv += ["--deepspeed", deepspeed] if deepspeed else []
         script_args, training_args, model_args = entry.parse_args(argv)
         trainer_class, call = entry.GRPOTrainer, lambda: entry.train(script_args, training_args, model_args)
         attribute = "GRPOTrainer"
@@ -105,6 +128,7 @@ def run(stage: str, model_dir: Path, data_dir: Path, out: Path, lora: bool, lr: 
     class Measured(trainer_class):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
+            snapshot.trainer = self
             self.add_callback(snapshot)
 
     setattr(entry, attribute, Measured)
@@ -121,8 +145,17 @@ def main() -> int:
     parser.add_argument("--lora", action="store_true", help="LoRA, with the merger trained fully (SFT: + vision LoRA)")
     parser.add_argument("--lr", type=float, help="learning rate (default: SFT 1e-5, GRPO 1e-6, as the recipes)")
     parser.add_argument("--without-fix", action="store_true", help="skip keep_fp32_master_weights (the old code)")
+    parser.add_argument(
+        "--deepspeed", help="a DeepSpeed config: compare its float32 master partitions instead (one rank, gloo)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.deepspeed:
+        import os
+
+        for key, value in {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1"}.items():
+            os.environ.setdefault(key, value)
+        os.environ.setdefault("MASTER_PORT", "29517")
     lr = args.lr if args.lr is not None else (1e-5 if args.stage == "sft" else 1e-6)
     from common.synthetic import generate
     from common.tiny_model import build_tiny_model
@@ -131,9 +164,12 @@ def main() -> int:
         tmp_path = Path(tmp)
         model = args.model or build_tiny_model(tmp_path / "tiny", seed=0)
         data = generate(tmp_path / "data", seed=0, size="small")
-        result = run(args.stage, model, data, tmp_path / "out", args.lora, lr, not args.without_fix)
+        result = run(args.stage, model, data, tmp_path / "out", args.lora, lr, not args.without_fix, args.deepspeed)
     parts = ", ".join(f"{part} {value:.3f}" for part, value in sorted(result["per_part"].items()))
-    print(f"{args.stage} lr {lr:g} {'LoRA' if args.lora else 'full'} fix {not args.without_fix}: per part {parts}")
+    where = f"DeepSpeed {args.deepspeed}" if args.deepspeed else "no DeepSpeed"
+    print(
+        f"{args.stage} lr {lr:g} {'LoRA' if args.lora else 'full'} fix {not args.without_fix}, {where}: per part {parts}"
+    )
     changed, total = result["tensors"]
     print(
         f"changed {result['changed']:.4f} of {result['parameters']:,}, tensors {changed}/{total}, "

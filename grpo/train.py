@@ -57,12 +57,24 @@ class EpochSeededRepeatSampler(RepeatSampler):
 
 
 class GRPOTrainer(FullCheckpointResume, StockGRPOTrainer):
-    """The stock trainer with three gaps filled: resuming a full Qwen2-VL checkpoint (common.training), resuming
-    across epochs with the same data order (EpochSeededRepeatSampler), and the judge's running counts (calls,
-    cached, retries, failures, garbage) in every log line. A callback cannot add the counts: Trainer.log writes
+    """The stock trainer with four gaps filled: resuming a full Qwen2-VL checkpoint (common.training), resuming
+    across epochs with the same data order (EpochSeededRepeatSampler), generation under autocast when float32
+    master weights sit beside bf16 ones, and the judge's running counts (calls, cached, retries, failures, garbage)
+    in every log line. A callback cannot add the counts: Trainer.log writes
     log_history and calls the reporters' on_log with its own copy of the metrics first."""
 
     judge: Judge | None = None
+    # Set when common.training.keep_fp32_master_weights cast trainable bf16 / fp16 weights to float32.
+    autocast_generation: bool = False
+
+    def _generate_single_turn(self, *args, **kwargs):
+        # TRL generates outside autocast (it autocasts only the training forward). With float32 master weights
+        # beside frozen bf16 modules (a fully trained merger after a bf16 vision tower) that forward mixes dtypes
+        # and fails, so generation runs under the same autocast as training: bf16 compute, as before the cast.
+        if not self.autocast_generation:
+            return super()._generate_single_turn(*args, **kwargs)
+        with self.accelerator.autocast():
+            return super()._generate_single_turn(*args, **kwargs)
 
     def _get_train_sampler(self, dataset=None):
         sampler = super()._get_train_sampler(dataset)
@@ -139,7 +151,7 @@ def train(
     trainer.judge = judge
     # After the trainer: it applies peft_config (and the adapters' modules_to_save) to the model; the optimizer is
     # only built in train(), so it sees the float32 tensors.
-    keep_fp32_master_weights(trainer.model, training_args)
+    trainer.autocast_generation = keep_fp32_master_weights(trainer.model, training_args) > 0
     output = train_and_save(trainer, training_args, end=end)
     if judge is not None:
         logger.info("judge counts: %s", judge.counts)

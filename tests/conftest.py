@@ -63,3 +63,12 @@ def qwen2_tiny_model_dir(tmp_path_factory, qwen2_tokenizer_dir) -> Path:
     from common.tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny_qwen2"), seed=0, tokenizer="qwen2")
+
+
+@pytest.fixture(scope="session")
+def twin_dir(tmp_path_factory, qwen2_tokenizer_dir) -> Path:
+    """The full-size Qwen2-VL-2B twin (common.twin), built once per session: ~1 min, ~6 GB RAM, 4.4 GB on disk.
+    Only slow tests use it; on a shared machine run them under `flock /tmp/rs_r1_heavy.lock`."""
+    from common.twin import build_twin
+
+    return build_twin(tmp_path_factory.mktemp("twin"), seed=0)

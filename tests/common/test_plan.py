@@ -1,0 +1,73 @@
+"""common.plan: parameters per part under the recipe's flags, tokens at the recipe's pixel limits (real processor),
+DeepSpeed's estimators for model states, and the warning with advice when a recipe does not fit."""
+
+import pytest
+
+from common.plan import (
+    ACTIVATION_BYTES_PER_PATCH,
+    ACTIVATION_BYTES_PER_TOKEN,
+    GIB,
+    LOGITS_BYTES_PER_TOKEN,
+    main,
+    make_plan,
+)
+from common.plan import argparse as plan_argparse
+
+TOTAL = 2_208_985_600  # Qwen2-VL-2B
+
+
+def args(config, *extra, gpus=4, memory=80.0):
+    return plan_argparse.Namespace(
+        config=config, gpus=gpus, gpu_memory=memory, peak_tflops=989.0, mfu=0.4, samples=300,
+        image_size="1024x1024", reply_tokens=256, overhead_gb=1.5, model=None, set=list(extra),
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def distill(repo_root, qwen2_tokenizer_dir):
+    return make_plan(args(str(repo_root / "configs/sft/samchat_distill.yaml")))
+
+
+def test_parameters_and_tokens_of_a_paper_recipe(distill):
+    text = "\n".join(distill.lines)
+    assert "total 2,208,985,600 (vision 631.2M, merger 34.1M, llm 1,543.7M)" in text
+    assert "trainable 2,208,985,600" in text  # full fine-tuning
+    # 1024x1024 at the recipe's max 1003520 pixels: resized to 980x980 -> 70x70 patches -> 35x35 merged tokens
+    assert "image 1,225 (1024x1024 px at pixel limits 401408..1003520); vision patches 4,900" in text
+    assert "3 steps" in text  # 300 samples at 128 per step
+    # 16 samples of 1,519 tokens and 4,900 patches per GPU with checkpointing and Liger: 78.7 of 80 GiB
+    assert distill.fits and distill.memory_gib == pytest.approx(78.7, abs=0.1)
+
+
+def test_zero3_offload_uses_deepspeeds_estimator(distill):
+    from deepspeed.runtime.zero.stage3 import estimate_zero3_model_states_mem_needs
+
+    _, gpu, _ = estimate_zero3_model_states_mem_needs(TOTAL, 151936 * 1536, 4, 1, True, True)
+    # the recipe uses Liger: no logits in the activations
+    per_token = ACTIVATION_BYTES_PER_TOKEN[True] - LOGITS_BYTES_PER_TOKEN
+    activations = 16 * (1519 * per_token + 4900 * ACTIVATION_BYTES_PER_PATCH[True])
+    assert distill.memory_gib == pytest.approx((gpu + activations) / GIB + 1.5, rel=1e-6)
+
+
+@pytest.mark.parametrize(
+    "overrides, trainable",
+    [
+        # LoRA rank 64 on the 7 projections of 28 layers: 28 x 64 x 41,216 = 73,859,072, plus the merger trained fully
+        (["lora_enable=true", "freeze_llm=true", "freeze_vision_tower=true"], "trainable 107,947,008 (vision 0.0M"),
+        # nothing but the merger: ln_q + 5120x5120 + 5120x1536 with biases
+        (["freeze_llm=true", "freeze_vision_tower=true"], "trainable 34,087,936 (vision 0.0M, merger 34.1M, llm 0.0M)"),
+    ],
+)
+def test_trainable_flags(repo_root, qwen2_tokenizer_dir, overrides, trainable):
+    plan = make_plan(args(str(repo_root / "configs/sft/samchat_distill.yaml"), *overrides))
+    assert trainable in "\n".join(plan.lines)
+
+
+def test_warns_with_advice_when_it_does_not_fit(repo_root, qwen2_tokenizer_dir, capsys):
+    code = main(["--config", str(repo_root / "configs/sft/samchat_distill.yaml"), "--gpus", "4", "--gpu-memory", "16",
+                 "--set", "deepspeed=", "--set", "activation_checkpointing=false"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 2
+    assert "does not fit in 16 GB" in out
+    assert "activation_checkpointing: true" in out
+    assert "no DeepSpeed: fp32 masters + grads + Adam (16 B), frozen bf16" in out
