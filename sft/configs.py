@@ -179,8 +179,9 @@ class SFTConfig(TrainingArguments):
         default=False,
         metadata={
             "help": "Concatenate the samples of each per-device batch into one row with no padding: per-sample "
-            "M-RoPE positions and attention (a block-diagonal mask on sdpa / eager, flash-attention varlen on GPU), "
-            "the same labels and loss normalisation as padded batches. Off by default (README, Performance)."
+            "M-RoPE positions and attention (flash-attention varlen on GPU, else one sdpa call per sample; eager "
+            "uses a block-diagonal mask), the same labels and loss normalisation as padded batches. Off by default "
+            "(README, Performance)."
         },
     )
     # The dataset yields exactly the model inputs; column removal only applies to datasets.Dataset anyway.
