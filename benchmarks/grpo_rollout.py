@@ -1,9 +1,11 @@
 """GRPO rollout: G completions per prompt generated in one batch (as the stock TRL GRPOTrainer does) against one at
 a time (as the released SAMChat / TinyRS trainers did: SPEC 7.7).
 
-    python benchmarks/grpo_rollout.py [--prompts 8] [--generations 4] [--max-new-tokens 64]
+    python benchmarks/grpo_rollout.py [--model tiny|twin] [--prompts 8] [--generations 4] [--max-new-tokens 64]
+    flock /tmp/rs_r1_heavy.lock python benchmarks/grpo_rollout.py --model twin --prompts 2 --generations 4 \
+        --max-new-tokens 16     # the 2B twin (bf16 where the CPU has it): a few minutes on 2 cores
 
-Self-contained: builds the tiny offline Qwen2-VL and synthetic SAMChat GRPO prompts (the SAMChat system text and
+Self-contained: builds the model (benchmarks/_models.py) and synthetic SAMChat GRPO prompts (the SAMChat system text and
 question suffix) in a temporary folder, then samples the same prompts both ways at temperature 1.0 with exactly
 max-new-tokens tokens per completion (min_new_tokens = max_new_tokens, so both ways do the same work). The last line
 is `speedup <ratio>` (one-at-a-time time / batched time).
@@ -18,10 +20,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _models import add_model_arguments, model_dtype, prepare_model
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add_model_arguments(parser)
     parser.add_argument("--prompts", type=int, default=8)
     parser.add_argument("--generations", type=int, default=4, help="G, completions per prompt")
     parser.add_argument("--max-new-tokens", type=int, default=64)
@@ -32,15 +36,15 @@ def main() -> int:
     from common.modeling import load_model, load_processor
     from common.prompts import SAMCHAT_GRPO_SUFFIX, SAMCHAT_GRPO_SYSTEM
     from common.synthetic import KINDS, render_scene
-    from common.tiny_model import build_tiny_model
 
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))  # shared CI machines: keep the load modest
     rng = np.random.default_rng(0)
     images = [render_scene(KINDS[i % len(KINDS)], rng, size=112)[0] for i in range(args.prompts)]
     with tempfile.TemporaryDirectory() as tmp:
-        model_dir = build_tiny_model(Path(tmp) / "tiny", seed=0)
+        model_dir = prepare_model(args, Path(tmp))
         processor = load_processor(model_dir, padding_side="left")
-        model = load_model(model_dir, dtype="float32", attn_implementation="sdpa").eval()
+        dtype = model_dtype(args.model)
+        model = load_model(model_dir, dtype=dtype, attn_implementation="sdpa").eval()
     messages = [
         {"role": "system", "content": [{"type": "text", "text": SAMCHAT_GRPO_SYSTEM}]},
         {
@@ -75,7 +79,10 @@ def main() -> int:
     batched_tokens = generate([image for image in images for _ in range(args.generations)])
     batched_s = time.perf_counter() - start
 
-    print(f"prompts {args.prompts}, G {args.generations}, {args.max_new_tokens} new tokens per completion")
+    print(
+        f"model {args.model} ({dtype}), prompts {args.prompts}, G {args.generations}, "
+        f"{args.max_new_tokens} new tokens per completion"
+    )
     print(f"one at a time (released trainers): {one_s:.2f} s ({one_tokens / one_s:.0f} tokens/s)")
     print(f"batched (stock GRPOTrainer):       {batched_s:.2f} s ({batched_tokens / batched_s:.0f} tokens/s)")
     if one_tokens != batched_tokens:

@@ -3,7 +3,8 @@
 - `DataArguments`: the LLaVA JSON, its image folder, the prompt template, pixel limits and the bad-data policies.
 - `ModelArguments`: the checkpoint and what trains (the upstream 2U1 flag names, so upstream commands translate
   one to one: freeze_vision_tower, freeze_llm, tune_merger, lora_enable, vision_lora, bits, use_dora, ...).
-- `SFTConfig`: `transformers.TrainingArguments` plus the per-module learning rates (vision_lr, merger_lr).
+- `SFTConfig`: `transformers.TrainingArguments` plus the per-module learning rates (vision_lr, merger_lr) and
+  padding-free batching (padding_free).
 
 Every combination rule is checked in `__post_init__`, so a bad recipe fails before any data or model is read.
 """
@@ -173,6 +174,15 @@ class SFTConfig(TrainingArguments):
     )
     merger_lr: float | None = field(
         default=None, metadata={"help": "Learning rate of the merger (None: learning_rate)."}
+    )
+    padding_free: bool = field(
+        default=False,
+        metadata={
+            "help": "Concatenate the samples of each per-device batch into one row with no padding: per-sample "
+            "M-RoPE positions and attention (flash-attention varlen on GPU, else one sdpa call per sample; eager "
+            "uses a block-diagonal mask), the same labels and loss normalisation as padded batches. Off by default "
+            "(README, Performance)."
+        },
     )
     # The dataset yields exactly the model inputs; column removal only applies to datasets.Dataset anyway.
     remove_unused_columns: bool = field(default=False, metadata={"help": "Keep as False for this stage."})

@@ -3,7 +3,8 @@
 Pipeline: `common.data.read_llava` validates every record (policy error | skip) -> `render` turns a record into
 segments of text, each supervised or not -> `encode` runs the real processor on each segment (it loads the images,
 resizes them within the configured pixel limits and expands every `<|image_pad|>` to the image's token count) and
-concatenates them, labelling unsupervised tokens -100 -> `SFTCollator` pads on the right.
+concatenates them, labelling unsupervised tokens -100 -> `SFTCollator` pads on the right, or with `padding_free`
+concatenates the batch into one row (`packed_position_ids` then gives each sample its own M-RoPE positions).
 
 Templates (SPEC 3):
 - "paper" (upstream 2U1 fork, Feb 2025; what the released SAMChat / TinyRS models saw), segments in order:
@@ -406,9 +407,12 @@ class SFTCollator:
     image_token_id: int | None = None
     dummy_vision: dict[str, torch.Tensor] | None = None
     merge_length: int = 4
+    padding_free: bool = False
 
     @classmethod
-    def from_processor(cls, processor: Any, *, vision_pass_for_text_only: bool = False) -> SFTCollator:
+    def from_processor(
+        cls, processor: Any, *, vision_pass_for_text_only: bool = False, padding_free: bool = False
+    ) -> SFTCollator:
         tokenizer = processor.tokenizer
         if tokenizer.pad_token_id is None:
             raise ValueError("the tokenizer has no pad token (Qwen2-VL pads with <|endoftext|>)")
@@ -418,11 +422,14 @@ class SFTCollator:
             image_token_id=tokenizer.convert_tokens_to_ids(IMAGE_PAD),
             dummy_vision=dummy_vision_inputs(image_processor) if vision_pass_for_text_only else None,
             merge_length=image_processor.merge_size**2,
+            padding_free=padding_free,
         )
 
     def __call__(self, features: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
         features = [dict(f) for f in features]
         has_vision = any("pixel_values" in f or "pixel_values_videos" in f for f in features)
+        if self.padding_free:
+            return self._flatten(features, has_vision)
         dummy_tokens = 0
         if self.dummy_vision is not None and not has_vision:
             dummy_tokens = int(self.dummy_vision["image_grid_thw"].prod()) // self.merge_length
@@ -446,11 +453,91 @@ class SFTCollator:
             batch["labels"][row, :n] = feature["labels"]
             batch["mm_token_type_ids"][row, :n] = feature["mm_token_type_ids"]
             batch["attention_mask"][row, : n - (dummy_tokens if row == len(features) - 1 else 0)] = 1
-        for key in ("pixel_values", "image_grid_thw", "pixel_values_videos", "video_grid_thw"):
-            parts = [f[key] for f in features if key in f]
-            if parts:
-                batch[key] = torch.cat(parts)
+        _concat_vision(batch, features)
         return batch
+
+    def _flatten(self, features: list[dict[str, torch.Tensor]], has_vision: bool) -> dict[str, torch.Tensor]:
+        """Padding-free: the samples side by side in one row, no attention mask, `seq_lengths` marking the samples.
+
+        `labels` are the samples' own labels, concatenated. `shift_labels` (the targets the loss reads, which
+        transformers' causal-LM loss and the Trainer's token count take as given) are shifted within each sample, so
+        a sample's last token never predicts the next sample's first and the loss and its normaliser are exactly
+        those of the padded batch. The dummy image of a text-only batch is a sample of its own (labels -100): it
+        attends only to itself, so it cannot change the loss and its tower receives exact zero gradients.
+        """
+        if self.dummy_vision is not None and not has_vision:
+            tokens = int(self.dummy_vision["image_grid_thw"].prod()) // self.merge_length
+            features.append(
+                {
+                    "input_ids": torch.full((tokens,), self.image_token_id),
+                    "labels": torch.full((tokens,), IGNORE_INDEX),
+                    "mm_token_type_ids": torch.ones(tokens, dtype=features[-1]["mm_token_type_ids"].dtype),
+                    **self.dummy_vision,
+                }
+            )
+        ignore = torch.full((1,), IGNORE_INDEX)
+        batch = {
+            "input_ids": torch.cat([f["input_ids"] for f in features]).long()[None],
+            "labels": torch.cat([f["labels"] for f in features]).long()[None],
+            "shift_labels": torch.cat([torch.cat([f["labels"][1:], ignore]) for f in features]).long()[None],
+            "mm_token_type_ids": torch.cat([f["mm_token_type_ids"] for f in features]).long()[None],
+            "seq_lengths": torch.tensor([len(f["input_ids"]) for f in features]),
+        }
+        _concat_vision(batch, features)
+        return batch
+
+
+def _concat_vision(batch: dict[str, torch.Tensor], features: list[dict[str, torch.Tensor]]) -> None:
+    for key in ("pixel_values", "image_grid_thw", "pixel_values_videos", "video_grid_thw"):
+        parts = [f[key] for f in features if key in f]
+        if parts:
+            batch[key] = torch.cat(parts)
+
+
+def rope_index_of(model: torch.nn.Module) -> Any:
+    """The `get_rope_index` of a Qwen2-VL / Qwen2.5-VL model, also inside PEFT / DDP / DeepSpeed wrappers."""
+    for module in model.modules():
+        if callable(getattr(module, "get_rope_index", None)):
+            return module.get_rope_index
+    raise ValueError(f"{type(model).__name__} has no get_rope_index: padding_free needs a Qwen2-VL / Qwen2.5-VL model")
+
+
+def padding_free_inputs(rope_index: Any, batch: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """The model's keyword arguments for a padding-free batch: `seq_lengths` replaced by the packed position ids.
+    `use_cache=False` because transformers only looks for packed samples when there is no KV cache (a forward with
+    the config's use_cache=True builds one and silently lets the samples attend to each other)."""
+    inputs = {key: value for key, value in batch.items() if key != "seq_lengths"}
+    inputs["position_ids"] = packed_position_ids(rope_index, batch)
+    inputs["use_cache"] = False
+    return inputs
+
+
+def packed_position_ids(rope_index: Any, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Position ids (4, 1, N) for a padding-free batch: row 0 the text positions, restarting at 0 in every sample
+    (transformers reads sample boundaries from them: a block-diagonal causal mask for sdpa / eager, cu_seqlens for
+    flash-attention varlen), rows 1-3 the M-RoPE (temporal, height, width) positions of each sample as if it were
+    alone.
+
+    `rope_index` is the model's own `get_rope_index`. It computes one sequence per row, so the packed row is
+    unfolded into a padded batch for it and its positions are gathered back: the multimodal rule stays
+    transformers', only the per-sample split is added here.
+    """
+    lengths = batch["seq_lengths"].tolist()
+    input_ids, types = batch["input_ids"][0], batch["mm_token_type_ids"][0]
+    rows = torch.zeros((len(lengths), max(lengths)), dtype=input_ids.dtype, device=input_ids.device)
+    row_types, mask = torch.zeros_like(rows), torch.zeros_like(rows)
+    start = 0
+    for row, n in enumerate(lengths):
+        rows[row, :n] = input_ids[start : start + n]
+        row_types[row, :n] = types[start : start + n]
+        mask[row, :n] = 1
+        start += n
+    if start != len(input_ids):
+        raise ValueError(f"seq_lengths sum to {start} but the packed row has {len(input_ids)} tokens")
+    grids = {key: batch[key] for key in ("image_grid_thw", "video_grid_thw") if key in batch}
+    mrope, _ = rope_index(rows, mm_token_type_ids=row_types, attention_mask=mask, **grids)
+    text = torch.cat([torch.arange(n, device=input_ids.device) for n in lengths])
+    return torch.cat([text[None], mrope[:, mask.bool()].to(text.dtype)])[:, None, :]
 
 
 # ---------------------------------------------------------------------------------------------------------------

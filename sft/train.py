@@ -42,7 +42,9 @@ def train(
     # world_size also sets up the process group, which ZeRO-3 needs before the weights load (zero.Init partitions
     # them over the ranks while loading).
     init_deepspeed_backend(training_args)
-    collator = SFTCollator.from_processor(processor, vision_pass_for_text_only=training_args.world_size > 1)
+    collator = SFTCollator.from_processor(
+        processor, vision_pass_for_text_only=training_args.world_size > 1, padding_free=training_args.padding_free
+    )
     model = build_model(model_args, training_args)
     keep_fp32_master_weights(model, training_args)
     logger.info("trainable parameters per part: %s", trainable_summary(model))

@@ -12,6 +12,9 @@ The gaps filled here:
 2. `_get_train_sampler`: length-grouped batching from the lengths the dataset measured before training;
    transformers reads lengths only from a `datasets.Dataset` column and otherwise encodes every sample to get them.
 3. resuming a full model: `common.training.FullCheckpointResume` (transformers#43701).
+4. `compute_loss` with `padding_free`: transformers' Qwen2-VL computes M-RoPE positions one sequence per row, so for
+   a packed row (several samples, `seq_lengths` from the collator) the positions are computed here per sample with
+   the model's own `get_rope_index` (`sft.data.packed_position_ids`); masking and the loss are then transformers'.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from transformers import Trainer
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from common.training import FullCheckpointResume
+from sft.data import padding_free_inputs, rope_index_of
 from sft.modeling import param_groups
 
 logger = logging.getLogger(__name__)
@@ -81,3 +85,8 @@ class SFTTrainer(FullCheckpointResume, Trainer):
                 self.args.train_batch_size * self.args.gradient_accumulation_steps, lengths=lengths
             )
         return super()._get_train_sampler(train_dataset)
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if "seq_lengths" in inputs:
+            inputs = padding_free_inputs(rope_index_of(self.model), inputs)
+        return super().compute_loss(model, inputs, return_outputs=return_outputs, num_items_in_batch=num_items_in_batch)

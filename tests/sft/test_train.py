@@ -213,3 +213,46 @@ def test_kill_9_during_a_checkpoint_save_then_the_same_command_resumes_exactly(
     a, b = weights(full), weights(killed)
     assert a.keys() == b.keys()
     assert max((a[name] - b[name]).abs().max().item() for name in a) == 0.0
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        [],  # full fine-tuning
+        # LoRA; dropout 0: its random masks depend on the tensor shapes, which packing changes
+        "--lora_enable true --freeze_llm true --lora_rank 4 --lora_alpha 8 --lora_dropout 0".split(),
+    ],
+)
+def test_padding_free_trains_like_padded(repo_root, tiny_model_dir, synthetic_dir, tmp_path, flags):
+    """Same data order, batch 4 x gradient accumulation 2 over image and text-only records: padding-free gives the
+    padded run's per-step losses and final weights (the loss is normalised over the same tokens)."""
+    common = [*data_flags(synthetic_dir, "vhm"), "--max_steps", "3", "--save_strategy", "no",
+              "--per_device_train_batch_size", "4", "--gradient_accumulation_steps", "2", *flags]  # fmt: skip
+    padded, packed = tmp_path / "padded", tmp_path / "packed"
+    assert train_main(recipe(repo_root, tiny_model_dir, padded, *common)) == 0
+    assert train_main(recipe(repo_root, tiny_model_dir, packed, *common, "--padding_free", "true")) == 0
+    assert len(losses(packed)) == 3
+    assert losses(packed) == pytest.approx(losses(padded), rel=1e-5)
+    if flags:  # the adapter checkpoints
+        from safetensors.torch import load_file
+
+        a, b = (load_file(folder / "adapter_model.safetensors") for folder in (padded, packed))
+    else:
+        a, b = weights(padded), weights(packed)
+    assert a.keys() == b.keys()
+    for key in a:
+        torch.testing.assert_close(b[key], a[key], rtol=0, atol=1e-5, msg=key)
+
+
+def test_two_ranks_padding_free_zero3(repo_root, tiny_model_dir, synthetic_dir, tmp_path, torch_extensions_dir):
+    """ZeRO-3 with padding-free batches; one rank is text-only every step, so its dummy image runs as a packed
+    sample of its own."""
+    out = tmp_path / "sft"
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    cmd = [*torchrun, "-m", "sft.train", *recipe(repo_root, tiny_model_dir, out, *mixed_two_records(synthetic_dir, tmp_path),
+           "--max_steps", "2", "--per_device_train_batch_size", "1", "--save_strategy", "no",
+           "--deepspeed", "configs/deepspeed/zero3.json", "--padding_free", "true")]  # fmt: skip
+    launch(cmd, repo_root, torch_extensions_dir, timeout=480)
+    model = AutoModelForImageTextToText.from_pretrained(out)
+    assert changed_parts(weights(tiny_model_dir), weights(out), model) == {"vision": True, "merger": True, "llm": True}
+    assert len(losses(out)) == 2 and all(loss == loss for loss in losses(out))
