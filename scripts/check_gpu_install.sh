@@ -5,7 +5,7 @@
 # on a cluster: this machine's pip configuration (version caps, local wheel folders and indexes) is switched off for
 # those commands. Fails when a command does not resolve, or resolves to anything constraints-gpu.txt does not pin.
 #
-#   bash scripts/check_gpu_install.sh          # about 3 minutes; CI runs it (.ci/run)
+#   bash scripts/check_gpu_install.sh          # 3-6 minutes; CI runs it (.ci/run)
 #   bash scripts/check_gpu_install.sh --lock   # re-resolve without the lock and rewrite constraints-gpu.txt
 #
 # flash-attn's metadata step imports torch and, unless told to skip its CUDA build, needs nvcc; so before its
@@ -18,7 +18,7 @@ write_lock=0
 case "${1:-}" in
     --lock) write_lock=1 ;;
     "") ;;
-    *) sed -n '2,15p' "$0"; exit 0 ;;
+    *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 esac
 
 PYTHON=${PYTHON:-python3}

@@ -4,6 +4,8 @@ CI runs it); this file catches an edit to one piece that forgets another, offlin
 
 import importlib.metadata
 import re
+import shutil
+import subprocess
 
 import pytest
 import tomllib
@@ -84,3 +86,15 @@ def test_gpu_lock_vllm_is_one_trl_supports():
     )
     assert trl_vllm.specifier.contains(GPU["vllm"])
     assert GPU["trl"] == CPU["trl"] == importlib.metadata.version("trl")
+
+
+def test_check_script_refuses_a_readme_without_the_commands(tmp_path):
+    # a README edit that drops the markers must fail the CI step, not let it pass having checked nothing
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(REPO_ROOT / "scripts" / "check_gpu_install.sh", tmp_path / "scripts")
+    (tmp_path / "README.md").write_text("## Install on a GPU cluster\n\n    pip install -e .[gpu]\n")
+    result = subprocess.run(
+        ["bash", "scripts/check_gpu_install.sh"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert "found 0 '.venv/bin/pip install' lines between the README's gpu-install markers" in result.stderr
