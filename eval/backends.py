@@ -143,7 +143,9 @@ class VLLMBackend:
             import vllm
         except ImportError as exc:
             raise RuntimeError(
-                "--backend vllm needs the vllm package (GPU only): pip install vllm, or use --backend hf"
+                "--backend vllm needs the vllm package (CUDA nodes only): install the GPU set (README, 'Install on a "
+                "GPU cluster': constraints-gpu.txt with the gpu extra; vLLM does not install beside constraints.txt), "
+                "or use --backend hf"
             ) from exc
         from common.modeling import load_processor
 

@@ -203,11 +203,18 @@ class SFTConfig(TrainingArguments):
             # installs without the `gpu` extra run without them.
             logger.warning("use_liger_kernel: liger-kernel or a CUDA GPU is missing; training without Liger kernels")
             self.use_liger_kernel = False
-        if self.activation_checkpointing or self.gradient_checkpointing:
+        # `gradient_checkpointing*` is the name both locks accept: transformers 5.17 (constraints-gpu.txt, held back by
+        # vLLM) has only it; 5.24 (constraints.txt) renamed it `activation_checkpointing*` and keeps the old name as
+        # an alias that mirrors the new one after __post_init__ (TRL 1.16 reads the old name too).
+        new_name = getattr(self, "activation_checkpointing", None)
+        if new_name or self.gradient_checkpointing:
             # Non-reentrant checkpointing needs no `enable_input_require_grads` when the embeddings are frozen
             # (LoRA, freeze_llm) and works with DDP's unused-parameter search.
-            if self.activation_checkpointing_kwargs is None and self.gradient_checkpointing_kwargs is None:
-                self.activation_checkpointing_kwargs = {"use_reentrant": False}
+            kwargs_names = ("activation_checkpointing_kwargs", "gradient_checkpointing_kwargs")
+            if all(getattr(self, name, None) is None for name in kwargs_names):
+                # The current name where it exists, so 5.24 does not warn about its own alias.
+                native = next(name for name in kwargs_names if hasattr(self, name))
+                setattr(self, native, {"use_reentrant": False})
         adapt_to_host(self)
         super().__post_init__()
 

@@ -216,8 +216,8 @@ def build_model(model_args: Any, training_args: Any) -> nn.Module:
     if quantization is not None:
         model = prepare_model_for_kbit_training(
             model,
-            use_gradient_checkpointing=bool(training_args.activation_checkpointing),
-            gradient_checkpointing_kwargs=training_args.activation_checkpointing_kwargs,
+            use_gradient_checkpointing=bool(training_args.gradient_checkpointing),
+            gradient_checkpointing_kwargs=training_args.gradient_checkpointing_kwargs,
         )
     # PEFT freezes everything but the adapters and modules_to_save, which lora_config derived from the flags.
     return get_peft_model(model, lora_config(model, model_args))

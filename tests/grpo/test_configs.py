@@ -1,6 +1,7 @@
 """The GRPO recipes: every YAML loads through the stock TrlParser, paper recipes carry SPEC 4's values, the
 launchers exist, and the script arguments reject bad combinations before any data or model is read."""
 
+import os
 import subprocess
 
 import pytest
@@ -36,9 +37,10 @@ def test_every_recipe_loads_and_states_its_launch_command(repo_root, name):
 @pytest.mark.parametrize("name", [*PAPER, *(f"geovlm_{task}" for task in GEOVLM_TASKS)])
 def test_paper_recipes_have_the_paper_settings(repo_root, name):
     raw = yaml.safe_load((repo_root / "configs" / "grpo" / f"{name}.yaml").read_text())
-    assert raw["bf16"] is True and raw["activation_checkpointing"] is True
+    assert raw["bf16"] is True and raw["gradient_checkpointing"] is True
     assert (raw["per_device_train_batch_size"], raw["gradient_accumulation_steps"]) == (1, 1)
     script, training, model = load(repo_root, name)
+    assert training.gradient_checkpointing is True
     assert training.learning_rate == 1e-6 and training.lr_scheduler_type == "linear"
     assert training.warmup_steps == 0 and training.weight_decay == 0.0 and training.max_grad_norm == 1.0
     assert training.seed == 42
@@ -127,6 +129,79 @@ def test_sbatch_help_and_recipe_lookup(repo_root):
     missing = run("no_such_recipe")
     assert missing.returncode == 2 and "no recipe configs/grpo/no_such_recipe.yaml" in missing.stderr
     assert run().returncode == 2
+
+
+def dry_run(repo_root, env: dict, *args: str, script: str = "grpo.sbatch") -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "CUDA_VISIBLE", "VLLM_"))}
+    return subprocess.run(
+        ["bash", f"scripts/slurm/{script}", *args],
+        cwd=repo_root,
+        capture_output=True,
+        text=True,
+        env={**clean, "DRY_RUN": "1", **env},
+    )
+
+
+VLLM_SERVER_CASES = [
+    # 4 GPUs, one serves the recipe's model, three train in server mode
+    (
+        {"SLURM_GPUS_ON_NODE": "4", "VLLM_GPUS": "1"},
+        ["samchat_r1"],
+        "CUDA_VISIBLE_DEVICES=3 ",
+        "--model aybora/Qwen2-VL-SAMChat-Distill ",
+        "--nproc_per_node=3 ",
+    ),
+    # SLURM's device list is sliced, the command line's model wins over the recipe's, tensor parallel 2
+    (
+        {"SLURM_GPUS_ON_NODE": "4", "CUDA_VISIBLE_DEVICES": "2,3,5,7", "VLLM_GPUS": "2"},
+        ["tinyrs_r1", "--model_name_or_path", "runs/tinyrs/tinyrs_cot"],
+        "CUDA_VISIBLE_DEVICES=5,7 ",
+        "--model runs/tinyrs/tinyrs_cot ",
+        "--nproc_per_node=2 ",
+    ),
+    # a module with --config: the model comes from that file
+    (
+        {"SLURM_GPUS_ON_NODE": "5", "VLLM_GPUS": "1"},
+        ["grpo.train", "--config", "configs/grpo/geovlm_vqa.yaml"],
+        "CUDA_VISIBLE_DEVICES=4 ",
+        "--model Qwen/Qwen2.5-VL-3B-Instruct ",
+        "--nproc_per_node=4 ",
+    ),
+]
+
+
+@pytest.mark.parametrize("env, args, devices, model, nproc", VLLM_SERVER_CASES)
+def test_sbatch_vllm_server_mode(repo_root, env, args, devices, model, nproc):
+    result = dry_run(repo_root, env, *args)
+    assert result.returncode == 0, result.stderr
+    server, trainer = result.stdout.splitlines()
+    assert devices in server and model in server and "/trl vllm-serve " in server
+    assert f"--tensor_parallel_size {env['VLLM_GPUS']}" in server and "--port 8000" in server
+    assert nproc in trainer
+    assert trainer.endswith(
+        "--use_vllm true --vllm_mode server --vllm_server_host 127.0.0.1 --vllm_server_port 8000 "
+        "--vllm_server_timeout 900"
+    )
+
+
+def test_sbatch_without_vllm_gpus_starts_no_server(repo_root):
+    result = dry_run(repo_root, {"SLURM_GPUS_ON_NODE": "4"}, "samchat_r1")
+    (trainer,) = result.stdout.splitlines()
+    assert "--nproc_per_node=4 " in trainer and "vllm" not in trainer
+
+
+@pytest.mark.parametrize(
+    "env, script, message",
+    [
+        ({"SLURM_GPUS_ON_NODE": "1", "VLLM_GPUS": "1"}, "grpo.sbatch", "no GPU left to train on (1 on this node)"),
+        ({"SLURM_GPUS_ON_NODE": "8", "SLURM_NNODES": "2", "VLLM_GPUS": "1"}, "grpo.sbatch", "runs on one node"),
+        ({"SLURM_GPUS_ON_NODE": "4", "VLLM_GPUS": "1"}, "sft.sbatch", "vLLM server mode is for GRPO"),
+    ],
+)
+def test_sbatch_vllm_server_mode_refuses(repo_root, env, script, message):
+    recipe = "samchat_base" if script == "sft.sbatch" else "samchat_r1"
+    result = dry_run(repo_root, env, recipe, script=script)
+    assert result.returncode == 2 and message in result.stderr
 
 
 @pytest.mark.parametrize("name", ["ddp", "zero2", "zero3"])

@@ -36,8 +36,9 @@ def test_paper_recipes_have_the_paper_hyperparameters(repo_root, name):
     import yaml
 
     raw = yaml.safe_load((repo_root / "configs" / "sft" / f"{name}.yaml").read_text())
-    assert raw["bf16"] is True and raw["tf32"] is True and raw["activation_checkpointing"] is True
+    assert raw["bf16"] is True and raw["tf32"] is True and raw["gradient_checkpointing"] is True
     data, model, training = parse(["--config", str(repo_root / "configs" / "sft" / f"{name}.yaml"), *CPU])
+    assert training.gradient_checkpointing is True
     # global batch 128 = 16 per device x 4 GPUs x 2 accumulation steps
     assert (training.per_device_train_batch_size, training.gradient_accumulation_steps) == (16, 2)
     assert training.num_train_epochs == 1
@@ -156,8 +157,9 @@ def test_liger_is_dropped_without_gpu(tmp_path, caplog):
 
 
 def test_checkpointing_defaults_to_non_reentrant(tmp_path):
-    config = SFTConfig(output_dir=str(tmp_path), activation_checkpointing=True, use_cpu=True)
-    assert config.activation_checkpointing_kwargs == {"use_reentrant": False}
+    # `gradient_checkpointing*`: the names transformers 5.17 (GPU lock) and 5.24 (CPU lock, as an alias) both read.
+    config = SFTConfig(output_dir=str(tmp_path), gradient_checkpointing=True, use_cpu=True)
+    assert config.gradient_checkpointing_kwargs == {"use_reentrant": False}
 
 
 def test_empty_deepspeed_turns_it_off(repo_root):
