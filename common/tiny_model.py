@@ -35,7 +35,7 @@ from transformers import (
 )
 
 from common import prompts
-from common.qwen_tokenizer import TokenizerUnavailable, load_qwen2_tokenizer
+from common.qwen_tokenizer import QWEN2_VL_SPECIAL_TOKENS, TokenizerUnavailable, load_qwen2_tokenizer
 from common.synthetic import tokenizer_corpus
 
 logger = logging.getLogger(__name__)
@@ -52,22 +52,7 @@ CHAT_TEMPLATE_RESOURCE = ("trl", "chat_templates/qwen2_5_vl.jinja")
 
 # Qwen2-VL's special tokens in their real order (ids 0-13 here; the real vocabulary puts them after its merges).
 # <|endoftext|> pads and ends documents; <|im_end|> ends every turn and so is the chat model's eos.
-SPECIAL_TOKENS = (
-    "<|endoftext|>",
-    "<|im_start|>",
-    "<|im_end|>",
-    "<|object_ref_start|>",
-    "<|object_ref_end|>",
-    "<|box_start|>",
-    "<|box_end|>",
-    "<|quad_start|>",
-    "<|quad_end|>",
-    "<|vision_start|>",
-    "<|vision_end|>",
-    "<|vision_pad|>",
-    "<|image_pad|>",
-    "<|video_pad|>",
-)
+SPECIAL_TOKENS = QWEN2_VL_SPECIAL_TOKENS
 # Reasoning / answer tags as single added tokens, non-special so that decode(skip_special_tokens=True) keeps them
 # (rewards and scorers parse them from decoded text).
 TAG_TOKENS = ("<reasoning>", "</reasoning>", "<think>", "</think>", "<answer>", "</answer>")
