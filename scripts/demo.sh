@@ -66,6 +66,11 @@ done
 
 step "report -> $OUT/report.md"
 $PY scripts/demo_report.py --demo-dir "$OUT"
+# The README states the figures of the default demo (seed 0, full size, no extra arguments): say whether they hold.
+if [ "$SIZE" = demo ] && [ "$SEED" = 0 ] && [ -z "${SFT_ARGS:-}${GRPO_ARGS:-}${EVAL_ARGS:-}" ]; then
+  $PY scripts/demo_report.py --demo-dir "$OUT" --check-readme README.md || \
+    echo "WARNING: README.md's demo figures differ from this run (another CPU type can change them: README)" >&2
+fi
 
 step "done"
 cat <<EOF

@@ -1,16 +1,20 @@
 """Write the demo's report: SAMData metrics of the base, SFT and GRPO checkpoints, and the training curves.
 
     python scripts/demo_report.py --demo-dir outputs/demo
+    python scripts/demo_report.py --demo-dir outputs/demo --check-readme README.md   # README states these figures?
 
 Reads `<demo>/eval/{base,sft,grpo}/metrics.json` (written by eval.run) and the trainers' `trainer_state.json`
 (SFT loss, GRPO rewards); writes `<demo>/report.md`, `sft_loss.png`, `grpo_rewards.png`, `f1_by_checkpoint.png`.
-The figures are whatever the run produced: the report states them, it does not judge them.
+The figures are whatever the run produced: the report states them, it does not judge them. `--check-readme`
+compares them with the demo table of README.md (paper protocol, three decimals) and exits 1, printing the table the
+README should hold, when they differ: `make demo` runs it, and a slow test runs the full demo and requires a match.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -130,10 +134,41 @@ def render(demo: Path) -> str:
     return "\n".join(lines)
 
 
+# The README's demo table: its rows, in CHECKPOINTS order, and its columns (the paper protocol's COLUMNS).
+README_ROWS = {"base": "base (random)", "sft": "CoT SFT", "grpo": "GRPO"}
+
+
+def readme_table(metrics: dict[str, dict]) -> list[str]:
+    lines = ["| checkpoint | F1 | precision | recall | accuracy |", "|---|---|---|---|---|"]
+    for name in CHECKPOINTS:
+        cells = " | ".join(f"{metrics[name]['paper'][c]:.3f}" for c in COLUMNS)
+        lines.append(f"| {README_ROWS[name]} | {cells} |")
+    return lines
+
+
+def check_readme(metrics: dict[str, dict], readme: Path) -> list[str]:
+    """The README's demo rows that differ from this run's figures ([] = the README is true)."""
+    expected = readme_table(metrics)
+    stated = {
+        line.split("|")[1].strip(): line.strip() for line in readme.read_text().splitlines() if line.startswith("| ")
+    }
+    return [line for line in expected[2:] if stated.get(line.split("|")[1].strip()) != line]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--demo-dir", type=Path, default=Path("outputs/demo"))
+    parser.add_argument("--check-readme", type=Path, metavar="README.md", help="compare with the README's demo table")
     args = parser.parse_args(argv)
+    if args.check_readme:
+        metrics = {name: samdata_metrics(args.demo_dir / "eval" / name) for name in CHECKPOINTS}
+        wrong = check_readme(metrics, args.check_readme)
+        if wrong:
+            print(f"{args.check_readme} does not state this demo's figures; its table should read:", file=sys.stderr)
+            print("\n".join(readme_table(metrics)), file=sys.stderr)
+            return 1
+        print(f"{args.check_readme}: the demo table matches this run")
+        return 0
     report = render(args.demo_dir)
     (args.demo_dir / "report.md").write_text(report)
     print(report)

@@ -39,3 +39,41 @@ def test_reduced_demo_pipeline_writes_a_report_for_three_checkpoints(tmp_path):
     rerun = subprocess.run(["bash", "scripts/demo.sh"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr[-4000:]
     assert model.stat().st_mtime_ns == mtime
+
+
+def _demo_report():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("demo_report", REPO_ROOT / "scripts" / "demo_report.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_check_names_the_rows_that_differ(tmp_path):
+    report = _demo_report()
+    metrics = {
+        name: {"paper": dict(zip(report.COLUMNS, values, strict=True))}
+        for name, values in {
+            "base": (0, 0, 0, 0.444),
+            "sft": (0.684, 1, 0.52, 0.733),
+            "grpo": (0.9, 1, 0.8, 0.9),
+        }.items()
+    }
+    readme = tmp_path / "README.md"
+    readme.write_text("\n".join([*report.readme_table(metrics), ""]))
+    assert report.check_readme(metrics, readme) == []
+    readme.write_text(readme.read_text().replace("| GRPO | 0.900 |", "| GRPO | 0.795 |"))
+    assert report.check_readme(metrics, readme) == ["| GRPO | 0.900 | 1.000 | 0.800 | 0.900 |"]
+
+
+@pytest.mark.slow
+def test_full_demo_gives_the_readme_figures(tmp_path):
+    # README's demo table is what `make demo` prints (seed 0, full size): the whole default demo, then the check.
+    out = tmp_path / "demo"
+    env = {**os.environ, "DEMO_OUT": str(out)}
+    for name in ("DEMO_SIZE", "DEMO_SEED", "SFT_ARGS", "GRPO_ARGS", "EVAL_ARGS"):
+        env.pop(name, None)
+    run = subprocess.run(["bash", "scripts/demo.sh"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    assert "README.md: the demo table matches this run" in run.stdout, run.stderr[-2000:]
