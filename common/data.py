@@ -717,20 +717,39 @@ def read_jsonl(
         raw = _parse_json_object(line, errors)
         if raw is None:
             return None
-        record = _parse_llava_object(raw, index, errors, source=source, media=media)
+        return jsonl_record(raw, index, errors, source=source, media=media, tasks=tasks, reward_methods=reward_methods)
+
+    return _collect(source, lines, len(lines), parse, policy)
+
+
+def jsonl_record(
+    raw: Any,
+    index: int,
+    errors: list[str],
+    *,
+    source: str,
+    media: _MediaResolver | None = None,
+    tasks: Collection[str] | None = None,
+    reward_methods: Collection[str] | None = None,
+) -> Record | None:
+    """One VLM-R1 JSONL object -> record (see read_jsonl, also for `tasks` / `reward_methods`); problems go to
+    `errors`. media None: image names are taken as given, unchecked (a row pasted into `python -m grpo.rewards`,
+    which needs no image)."""
+    if media is None:
+        media = _MediaResolver(None, check_exists=False, check_header=False)
+    record = _parse_llava_object(raw, index, errors, source=source, media=media)
+    if isinstance(raw, dict):
         for key, known in (("task", tasks), ("accu_reward_method", reward_methods)):
             if key in raw and not isinstance(raw[key], str):
                 errors.append(f"'{key}' must be a string, got {_json_type(raw[key])}")
             elif key in raw and known is not None and raw[key] not in known:
                 errors.append(_unknown_name(key, raw[key], known))
-        if errors:
-            return None
-        record.solution = record.turns[-1].content
-        record.turns = record.turns[:-1]
-        record.task = raw.get("task")
-        return record
-
-    return _collect(source, lines, len(lines), parse, policy)
+    if errors or record is None:
+        return None
+    record.solution = record.turns[-1].content
+    record.turns = record.turns[:-1]
+    record.task = raw.get("task")
+    return record
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -758,40 +777,51 @@ def read_imagefolder(
         raw = _parse_json_object(line, errors)
         if raw is None:
             return None
-        file_name, question, solution = raw.get("file_name"), raw.get("question"), raw.get("solution")
-        if not isinstance(question, str) or not question.strip():
-            errors.append(f"'question' must be a non-empty string, got {_json_type(question)}")
-        if solution not in ("0", "1"):
-            errors.append(f'\'solution\' must be the string "0" or "1", got {json.dumps(solution)}')
-        path = ""
-        if not isinstance(file_name, str) or not file_name:
-            errors.append(f"'file_name' must be a non-empty string, got {_json_type(file_name)}")
-        else:
-            # datasets refuses absolute file names and `..` escapes; say so here, with the line number.
-            path = os.path.normpath(os.path.join(folder, file_name))
-            if os.path.isabs(file_name) or not _inside(path, folder):
-                errors.append(f"file_name {file_name!r} escapes image folder {folder}")
-            elif not os.path.isfile(path):
-                errors.append(f"image not found: {path}")
-            elif problem := _image_problem(path, decode=decode_images):
-                errors.append(problem)
-        if errors:
-            return None
-        return Record(
-            id=file_name,
-            source=source,
-            index=index,
-            turns=[
-                Turn("system", SAMCHAT_GRPO_SYSTEM),
-                Turn("user", IMAGE_TOKEN + question + SAMCHAT_GRPO_SUFFIX),
-            ],
-            images=[path],
-            solution=solution,
-            task="samchat",
-            extra={"question": question, **{k: v for k, v in raw.items() if k not in ("question", "solution")}},
-        )
+        return samchat_record(raw, index, errors, source=source, folder=folder, decode=decode_images)
 
     return _collect(source, lines, len(lines), parse, policy)
+
+
+def samchat_record(
+    raw: dict, index: int, errors: list[str], *, source: str, folder: str | None = None, decode: bool = False
+) -> Record | None:
+    """One SAMChat metadata.jsonl row -> record (see read_imagefolder); problems go to `errors`. folder None: the
+    file name is kept as given, unchecked (a row pasted into `python -m grpo.rewards`, which needs no image).
+    decode: decode the image in full (validation), not only its header."""
+    file_name, question, solution = raw.get("file_name"), raw.get("question"), raw.get("solution")
+    if not isinstance(question, str) or not question.strip():
+        errors.append(f"'question' must be a non-empty string, got {_json_type(question)}")
+    if solution not in ("0", "1"):
+        errors.append(f'\'solution\' must be the string "0" or "1", got {json.dumps(solution)}')
+    path = ""
+    if not isinstance(file_name, str) or not file_name:
+        errors.append(f"'file_name' must be a non-empty string, got {_json_type(file_name)}")
+    elif folder is None:
+        path = file_name
+    else:
+        # datasets refuses absolute file names and `..` escapes; say so here, with the line number.
+        path = os.path.normpath(os.path.join(folder, file_name))
+        if os.path.isabs(file_name) or not _inside(path, folder):
+            errors.append(f"file_name {file_name!r} escapes image folder {folder}")
+        elif not os.path.isfile(path):
+            errors.append(f"image not found: {path}")
+        elif problem := _image_problem(path, decode=decode):
+            errors.append(problem)
+    if errors:
+        return None
+    return Record(
+        id=file_name,
+        source=source,
+        index=index,
+        turns=[
+            Turn("system", SAMCHAT_GRPO_SYSTEM),
+            Turn("user", IMAGE_TOKEN + question + SAMCHAT_GRPO_SUFFIX),
+        ],
+        images=[path],
+        solution=solution,
+        task="samchat",
+        extra={"question": question, **{k: v for k, v in raw.items() if k not in ("question", "solution")}},
+    )
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -854,6 +884,25 @@ def _check_tinyrs_solution(solution: Any, errors: list[str]) -> None:
             errors.append(f'answer_type "2" needs a box of four numbers, got {answer!r}')
         elif box[2] <= box[0] or box[3] <= box[1]:
             errors.append(f'answer_type "2" box {answer!r} is inverted or empty (x2 <= x1 or y2 <= y1): IoU 0 always')
+
+
+def check_tinyrs_solution(solution: Any) -> list[str]:
+    """The problems of a stored TinyRS `solution` (empty when it is a valid [answer_type, answer, question, b64])."""
+    errors: list[str] = []
+    _check_tinyrs_solution(solution, errors)
+    return errors
+
+
+def tinyrs_fields(solution: list[str], question: str | None = None) -> dict[str, Any]:
+    """The typed fields of a TinyRS record from its checked `solution` [answer_type, answer, question, image_base64]:
+    task (by answer_type), solution (the answer) and extra (question: the `question` column when given, else
+    solution[2]; answer_type). One mapping for read_tinyrs_grpo and rows pasted into `python -m grpo.rewards`."""
+    answer_type = solution[0]
+    return {
+        "task": TINYRS_TASKS[answer_type],
+        "solution": solution[1],
+        "extra": {"question": solution[2] if question is None else question, "answer_type": answer_type},
+    }
 
 
 def _load_tinyrs(path_or_id: str | os.PathLike, split: str):
@@ -920,16 +969,13 @@ def read_tinyrs_grpo(
             errors.append(f"'question' must be a string, got {_json_type(question)}")
         if errors:
             return None
-        answer_type, answer = row["solution"][0], row["solution"][1]
         return Record(
             id=str(row["id"]) if has_id else f"{split}-{index}",
             source=source,
             index=index,
             turns=turns,
             images=[image],
-            solution=answer,
-            task=TINYRS_TASKS[answer_type],
-            extra={"question": question if has_question else row["solution"][2], "answer_type": answer_type},
+            **tinyrs_fields(row["solution"], question if has_question else None),
         )
 
     return _collect(source, enumerate(dataset), len(dataset), parse, policy)

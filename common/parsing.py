@@ -37,9 +37,12 @@ _TUPLE_RE = re.compile(rf"\(\s*({_NUM})\s*,\s*({_NUM})\s*\)\s*(?:,\s*)?\(\s*({_N
 # TinyRS needs double brackets and integers, Qwen2-VL needs "(a,b),(c,d)" without spaces.
 _TINYRS_RE = re.compile(r"\[\[(\d+)[,\s]+(\d+)[,\s]+(\d+)[,\s]+(\d+)\]\]")
 _QWEN2VL_RE = re.compile(r"\((\d+(?:\.\d+)?),(\d+(?:\.\d+)?)\),\((\d+(?:\.\d+)?),(\d+(?:\.\d+)?)\)")
+# Upstream's Qwen2-VL reasoning-mode fallback: `[a, b, c, d]`, unsigned, each number directly followed by its comma
+# (spaces allowed only after a comma), no space inside the brackets' ends.
+_QWEN2VL_LIST_RE = re.compile(r"\[(\d+(?:\.\d+)?),\s*(\d+(?:\.\d+)?),\s*(\d+(?:\.\d+)?),\s*(\d+(?:\.\d+)?)\]")
 _UNSIGNED_NUM_RE = re.compile(r"\d+(?:\.\d+)?")
 
-BOX_SYNTAXES = ("auto", "list", "tuple", "numbers", "tinyrs", "qwen2vl", "qwen2vl_instruct")
+BOX_SYNTAXES = ("auto", "list", "tuple", "numbers", "tinyrs", "qwen2vl", "qwen2vl_list", "qwen2vl_instruct")
 
 
 def extract_answer(text: str, tag: str = "answer", *, ignore_case: bool = False) -> str:
@@ -151,8 +154,10 @@ def parse_box(text: str, syntax: str = "auto") -> Box | None:
     - "auto": list, then tuple, then numbers.
     Paper syntaxes (the upstream ScoreRS regexes, SPEC 6.2; unsigned numbers only):
     - "tinyrs": `[[a,b,c,d]]` with integers separated by commas/spaces;
-    - "qwen2vl": `(a,b),(c,d)` with no spaces (upstream's reasoning mode falls back to a single-bracket list when
-      this fails: `parse_box(t, "qwen2vl") or parse_box(t, "list")` is the close equivalent);
+    - "qwen2vl": `(a,b),(c,d)` with no spaces;
+    - "qwen2vl_list": `[a, b, c, d]`, upstream's reasoning-mode fallback when "qwen2vl" finds nothing: each number
+      directly followed by a comma, spaces only after a comma (`[1, 2, 3, 4]`, `[1,2,3,4]`; not `[ 1, 2, 3, 4]`,
+      `[1 , 2, 3, 4]`, `[1 2 3 4]` or `[-1, 2, 3, 4]`);
     - "qwen2vl_instruct": exactly four numbers in the text, all scaled by 1000 when all lie in [0, 1].
     Boxes with a non-finite value (a digit run that overflows a float) are skipped. Coordinates are not reordered.
 
@@ -176,6 +181,8 @@ def parse_box(text: str, syntax: str = "auto") -> Box | None:
         return _first_box(_TINYRS_RE, text)
     if syntax == "qwen2vl":
         return _first_box(_QWEN2VL_RE, text)
+    if syntax == "qwen2vl_list":
+        return _first_box(_QWEN2VL_LIST_RE, text)
     if syntax == "qwen2vl_instruct":
         numbers = _UNSIGNED_NUM_RE.findall(text)
         box = _finite_box(numbers) if len(numbers) == 4 else None
@@ -236,7 +243,8 @@ def first_number(text: str) -> float | None:
     """The first number in `text` (judge scores, counting answers), or None.
 
     Signed decimals (see the module docstring for what a number is). Upstream's judge parser read unsigned numbers
-    (`\\d+(\\.\\d+)?`), so "-3" gave 3; here it gives -3.0, which the judge reward clips to 0.
+    (`\\d+(\\.\\d+)?`), so "-3" gave 3 (grpo.judge keeps that for judge_prompt upstream); here it gives -3.0,
+    which the judge reward of judge_prompt improved clips to 0.
 
     >>> first_number("Score: 7.5/10")
     7.5
@@ -281,15 +289,17 @@ def box_iou(a: Box, b: Box) -> float:
 
 
 def scale_box(box: Box, from_size: tuple[float, float], to_size: tuple[float, float]) -> Box:
-    """Map a box from a (width, height) frame to another, e.g. the 0-1000 grid to image pixels.
+    """Map a box from a (width, height) frame to another, e.g. the 0-1000 grid to image pixels: `v * to / from`.
 
     >>> scale_box((100, 200, 500, 1000), (1000, 1000), (640, 480))
     (64.0, 96.0, 320.0, 480.0)
     """
     if from_size[0] <= 0 or from_size[1] <= 0:
         raise ValueError(f"scale_box: from_size must be positive (width, height), got {from_size}")
-    sx, sy = to_size[0] / from_size[0], to_size[1] / from_size[1]
-    return (box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy)
+    (fw, fh), (tw, th) = from_size, to_size
+    # `v * to / from`, in this order, as upstream's ScoreRS scorer computes `p * w / 1000`: `v * (to / from)` rounds
+    # differently (380 * (700 / 1000) = 265.99999999999997, not 266.0) and flips IoU ties at exactly 0.5 (SPEC 6.2).
+    return (box[0] * tw / fw, box[1] * th / fh, box[2] * tw / fw, box[3] * th / fh)
 
 
 # Characters trimmed from both ends of a label: whitespace, quotes, brackets and sentence punctuation.

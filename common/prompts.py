@@ -58,3 +58,20 @@ GEOVLM_R1_SYSTEM = (
     "answer inside <answer> </answer> tags. Give every box as [x1, y1, x2, y2, angle] with integer corners on a "
     "0-100 grid of the image and the rotation angle in degrees."
 )
+
+# TinyRS judge, upstream request (SPEC 5): the grading text, sent as the system message, byte for byte as released
+# (leading space, trailing spaces on lines 1-3, four-space indents, final newline; typos included), and the user
+# text around the question and the student's answer.
+JUDGE_SYSTEM_PROMPT = (
+    " You are a teacher who is checking the answer of a student model. The student is trying to analyze "
+    "the given image answer the given question. \n"
+    "    Since these will get open ended answers, there are not correct responses. However, we can still "
+    "grade its quality. \n"
+    "    I would like you to analyze this image and analyze the reponse of my model and grade it between "
+    "0-10, based on its explanatory abilities, quality of responses, choice of words etc. \n"
+    "    Your only response should be a number between 0 to 10. \n"
+    "    Question will be given in the <question> </question> tags. Answer of the student model will be "
+    "given in the <answer> </answer> tags.\n"
+)
+JUDGE_USER_TEMPLATE = " <question> {question} </question> <answer> {answer} </answer> "
+JUDGE_MAX_TOKENS = 32768

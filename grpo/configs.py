@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, fields
 
 import trl
 
-from common.prompts import JUDGE_MODEL, JUDGE_TEMPERATURE, SAMCHAT_KEYWORDS
+from common.prompts import JUDGE_MAX_TOKENS, JUDGE_MODEL, JUDGE_TEMPERATURE, SAMCHAT_KEYWORDS
 from common.training import adapt_to_host
 from grpo.judge import JudgeConfig
 from grpo.rewards import REWARDS, TASKS, RewardOptions
@@ -107,6 +107,13 @@ class GRPOScriptArguments:
     keywords: list[str] = field(
         default_factory=lambda: list(SAMCHAT_KEYWORDS), metadata={"help": "samchat_keyword's positive keywords."}
     )
+    samchat_tag_case: str = field(
+        default="sensitive",
+        metadata={
+            "help": "samchat_keyword's <answer> tags: 'sensitive' as the released reward (SPEC 5), or 'insensitive' "
+            "as the SAMData metric reads them (SPEC 6.1)."
+        },
+    )
     iou_mode: str = field(
         default="correct",
         metadata={
@@ -127,6 +134,14 @@ class GRPOScriptArguments:
         default="judge",
         metadata={"help": "'judge': score open-ended rows with the LLM judge; 'skip': drop them (counted)."},
     )
+    judge_prompt: str = field(
+        default="upstream",
+        metadata={
+            "help": "'upstream': the released request (system grading text, tagged question and answer, the "
+            "dataset's own base64 image) and reply parser (first unsigned number / 10), SPEC 5; 'improved': this "
+            "project's grading prompt and signed-number parser (grpo.judge)."
+        },
+    )
     judge_model: str = field(default=JUDGE_MODEL, metadata={"help": "Judge model name."})
     judge_base_url: str | None = field(
         default=None, metadata={"help": "OpenAI-compatible endpoint (None: OpenAI; e.g. a local vLLM server)."}
@@ -135,6 +150,10 @@ class GRPOScriptArguments:
         default="OPENAI_API_KEY", metadata={"help": "Environment variable holding the key (never logged or saved)."}
     )
     judge_temperature: float = field(default=JUDGE_TEMPERATURE, metadata={"help": "Judge sampling temperature."})
+    judge_max_tokens: int | None = field(
+        default=JUDGE_MAX_TOKENS,
+        metadata={"help": "max_tokens of each judge request (upstream 32768; None: not sent, the server decides)."},
+    )
     judge_timeout: float = field(default=30.0, metadata={"help": "Seconds per judge request."})
     judge_max_retries: int = field(default=5, metadata={"help": "Retries on timeouts, 429 and 5xx."})
     judge_backoff: float = field(default=1.0, metadata={"help": "First retry delay in seconds (doubles)."})
@@ -153,8 +172,9 @@ class GRPOScriptArguments:
     freeze_vision_tower: bool = field(
         default=False,
         metadata={
-            "help": "Do not train the vision tower (with its merger). Full fine-tuning: its weights are frozen; "
-            "LoRA: no adapters are put on it."
+            "help": "Do not train the vision encoder, its merger excepted (the same meaning as in SFT, where "
+            "tune_merger governs the merger; upstream's GRPO has no tune_merger and trained the merger). Full "
+            "fine-tuning: the encoder's weights are frozen; LoRA: no adapters are put on it."
         },
     )
 
@@ -203,6 +223,8 @@ class GRPOScriptArguments:
             base_url=self.judge_base_url,
             api_key_env=self.judge_api_key_env,
             temperature=self.judge_temperature,
+            max_tokens=self.judge_max_tokens,
+            prompt=self.judge_prompt,
             timeout=self.judge_timeout,
             max_retries=self.judge_max_retries,
             backoff=self.judge_backoff,

@@ -11,6 +11,7 @@ Every format is read and validated by common/data.py (bad records named by file 
 | solution, task, reward_method, question | ground truth, task name, per-record reward rule, bare question |
 | image_size, input_size | [w, h] of the first image as stored and as resized for the model (box frames) |
 | references, obj_ids | EarthDial shards only: every reference caption (1 or 5) and the grounding boxes (or None) |
+| upstream_solution | TinyRS only: the stored `solution` list (answer_type, answer, question, image_base64) |
 
 EarthDial shards (`earthdial`, one or more save_to_disk folders, comma-separated, each with its task from
 `dataset_tasks`) keep every image of a row, in the order jpg, jpg_A..jpg_D: 2 or 4 per prompt for the temporal
@@ -40,12 +41,16 @@ from common.data import (
     EARTHDIAL_IMAGE_COLUMNS,
     DataError,
     Record,
+    check_tinyrs_solution,
+    jsonl_record,
     load_earthdial_shard,
     load_image,
     read_earthdial,
     read_imagefolder,
     read_jsonl,
     read_tinyrs_grpo,
+    samchat_record,
+    tinyrs_fields,
 )
 from common.prompts import GEOVLM_R1_SYSTEM
 from grpo.configs import JSONL_QUESTION_TEMPLATE, GRPOScriptArguments
@@ -55,6 +60,7 @@ from grpo.rewards.geovlm import GEOVLM_TASKS
 logger = logging.getLogger(__name__)
 
 OPEN_ENDED = "open_ended"
+UPSTREAM_SOLUTION = "upstream_solution"  # TinyRS rows: the stored solution list, for the upstream judge request
 _PLACEHOLDER = re.compile(r"<image>|<video>")
 _MEDIA = datasets.Sequence(datasets.Image(decode=False))
 
@@ -94,8 +100,15 @@ def detect_format(path: str) -> str:
     return "tinyrs_grpo"
 
 
-def user_text(turn_content: str) -> str:
-    return _PLACEHOLDER.sub("", turn_content).strip()
+def user_text(turn_content: str, *, strip: bool = False) -> str:
+    """The user turn without its image / video placeholders (TRL puts the images before the text).
+
+    Not stripped by default: SAMChat and TinyRS questions are used exactly as stored, leading and trailing spaces
+    included, as upstream's trainer rendered them (SPEC 4). strip=True for VLM-R1 JSONL questions, whose
+    `<image>\\n` prefix would otherwise leave a newline in front of the template.
+    """
+    text = _PLACEHOLDER.sub("", turn_content)
+    return text.strip() if strip else text
 
 
 def _per_file(values: Sequence[str], files: Sequence[str], what: str) -> list[str | None]:
@@ -153,17 +166,66 @@ def read_records(args: GRPOScriptArguments) -> tuple[str, list[Record]]:
     return fmt, records
 
 
+def _question(record: Record, fmt: str) -> str:
+    users = [turn for turn in record.turns if turn.role == "user"]
+    return record.extra.get("question") or (user_text(users[0].content, strip=fmt == "jsonl") if users else "")
+
+
+def reward_columns(record: Record, fmt: str) -> dict[str, Any]:
+    """The columns the rewards read of one record: solution, task, reward_method, question. A five-reference
+    EarthDial row's solution is its first reference (the `references` column holds all five)."""
+    solution = record.solution[0] if isinstance(record.solution, list) else record.solution
+    return {
+        "solution": str(solution),
+        "task": record.task,
+        "reward_method": record.extra.get("accu_reward_method"),
+        "question": _question(record, fmt),
+    }
+
+
+def record_from_row(raw: Any, index: int = 0, source: str = "<row>") -> tuple[str, Record]:
+    """One row of any of the three GRPO datasets, as stored upstream, as a record without images (for
+    `python -m grpo.rewards`): a TinyRS row (`solution` a list [answer_type, answer, question, image_base64]), a
+    SAMChat metadata.jsonl row (`file_name`, `question`, `solution`) or a VLM-R1 JSONL row (`conversations`). The
+    readers' own per-record mappings (common.data) do the work; DataError names what is wrong."""
+    errors: list[str] = []
+    if not isinstance(raw, dict):
+        raise DataError(source, index, f"a row is a JSON object, got {type(raw).__name__}")
+    if isinstance(raw.get("solution"), list):
+        fmt = "tinyrs_grpo"
+        errors = check_tinyrs_solution(raw["solution"])
+        question = raw.get("question")
+        if question is not None and not isinstance(question, str):
+            errors.append("'question' must be a string")
+        record = None
+        if not errors:
+            fields = tinyrs_fields(raw["solution"], question)
+            record = Record(id=str(raw.get("id", index)), source=source, index=index, turns=[], images=[], **fields)
+    elif "conversations" in raw:
+        fmt = "jsonl"
+        record = jsonl_record(raw, index, errors, source=source)
+    elif "file_name" in raw:
+        fmt = "imagefolder"
+        record = samchat_record(raw, index, errors, source=source)
+    else:
+        raise DataError(source, index, "not a GRPO dataset row (no list 'solution', 'conversations' or 'file_name')")
+    if errors or record is None:
+        raise DataError(source, index, "; ".join(errors) or "bad row")
+    return fmt, record
+
+
 def _messages(record: Record, fmt: str, args: GRPOScriptArguments) -> tuple[list[dict], str]:
     system = [turn.content for turn in record.turns if turn.role == "system"]
     users = [turn for turn in record.turns if turn.role == "user"]
     if len(users) != 1 or any(turn.role == "assistant" for turn in record.turns):
         raise DataError(record.source, record.index, "a GRPO prompt must be one user turn (plus a system turn)")
-    question = record.extra.get("question") or user_text(users[0].content)
+    strip = fmt == "jsonl"
+    question = _question(record, fmt)
     # EarthDial rows keep the shard's question as their text: GeoVLM-R1's system prompt asks for the think / answer
     # layout, so the prompt stays what the shard (and EarthDial-Bench) poses.
     template = args.question_template or (JSONL_QUESTION_TEMPLATE if fmt == "jsonl" else None)
     if template is None:
-        text = user_text(users[0].content)
+        text = user_text(users[0].content, strip=strip)
     else:
         text = template.format(question=question, think_tag=args.think_tag, answer_tag=args.answer_tag)
     if args.system_prompt is not None:
@@ -191,16 +253,13 @@ def rows(records: Sequence[Record], fmt: str, args: GRPOScriptArguments) -> dict
     if fmt == "earthdial":
         columns["references"], columns["obj_ids"] = [], []
     for record in records:
-        messages, question = _messages(record, fmt, args)
+        messages, _ = _messages(record, fmt, args)
         columns["prompt"].append(messages)
-        references = record.solution if isinstance(record.solution, list) else [record.solution]
-        # A five-reference row's solution is its first reference; `references` holds all five (caption rewards).
-        columns["solution"].append(str(references[0]))
-        columns["task"].append(record.task)
-        columns["reward_method"].append(record.extra.get("accu_reward_method"))
-        columns["question"].append(question)
+        for name, value in reward_columns(record, fmt).items():
+            columns[name].append(value)
         columns["_source_index"].append(record.index)
         if fmt == "earthdial":
+            references = record.solution if isinstance(record.solution, list) else [record.solution]
             columns["references"].append([str(reference) for reference in references])
             columns["obj_ids"].append(record.extra.get("obj_ids"))
         elif fmt != "tinyrs_grpo":
@@ -284,6 +343,9 @@ class GRPOData:
 
 
 def _tinyrs_images(args: GRPOScriptArguments, indices: list[int]) -> datasets.Dataset:
+    """The source's image and solution columns of the kept rows, still memory-mapped: `_image` is decoded by the
+    transform; `upstream_solution` ([answer_type, answer, question, image_base64], as stored) goes to the rewards,
+    whose upstream judge request sends solution[2] and solution[3] as the released reward did (SPEC 5)."""
     if os.path.isdir(args.dataset_name):
         source = datasets.load_from_disk(args.dataset_name)
         if isinstance(source, datasets.DatasetDict):
@@ -291,8 +353,9 @@ def _tinyrs_images(args: GRPOScriptArguments, indices: list[int]) -> datasets.Da
     else:
         source = datasets.load_dataset(args.dataset_name, split=args.dataset_split)
     source = source.cast_column("image", datasets.Image(decode=False))
-    source = source.remove_columns([name for name in source.column_names if name != "image"])
-    return source.select(indices).rename_column("image", "_image")
+    source = source.remove_columns([name for name in source.column_names if name not in ("image", "solution")])
+    source = source.rename_columns({"image": "_image", "solution": UPSTREAM_SOLUTION})
+    return source.select(indices)
 
 
 def build_dataset(args: GRPOScriptArguments, processor: Any) -> GRPOData:

@@ -10,10 +10,17 @@ batch without OPENAI_API_KEY, even when no open-ended row existed), and let any 
   and a reply without a number, are counted, logged in one WARNING line and scored with a configurable value
   (None by default for failures: TRL then leaves the row out of the step; 0 for garbage, as in SPEC 5);
   `score` never raises;
-- judgements are cached by (judge model, question, answer, image pixels) in memory and, optionally, in a JSONL file
-  that a resumed run reloads;
+- judgements are cached by (judge model, prompt, question, answer, image) in memory and, optionally, in a JSONL
+  file that a resumed run reloads;
 - the key lives only inside the client: `Judge` and `JudgeConfig` never hold it, so no repr, log line or saved
   config can show it.
+
+The request itself is upstream's by default (prompt "upstream", SPEC 5): the released grading text as the system
+message, the user text ` <question> q </question> <answer> a </answer> ` with the dataset's own base64 JPEG
+(solution[3], sent as is, never re-encoded), gpt-4.1-mini-2025-04-14 at temperature 0.2 with max_tokens 32768, and
+the reward read as the first unsigned `\\d+(\\.\\d+)?` of the reply / 10, clipped to [0, 1] ("-3" gives 0.3).
+Prompt "improved" is this project's own grading text in one user message, the image re-encoded from its pixels, and
+a reply parser that reads signed numbers and skips names such as "x1" (`common.parsing.first_number`).
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ import io
 import json
 import logging
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -34,14 +42,21 @@ import openai
 from PIL import Image
 
 from common.parsing import first_number
-from common.prompts import JUDGE_MODEL, JUDGE_TEMPERATURE
+from common.prompts import (
+    JUDGE_MAX_TOKENS,
+    JUDGE_MODEL,
+    JUDGE_SYSTEM_PROMPT,
+    JUDGE_TEMPERATURE,
+    JUDGE_USER_TEMPLATE,
+)
 
 logger = logging.getLogger(__name__)
 
 JUDGE_POLICIES = ("judge", "skip")
+JUDGE_PROMPTS = ("upstream", "improved")
 COUNT_NAMES = ("calls", "cached", "retries", "failures", "garbage")
 
-# Grading prompt (SPEC 5): one 0-10 score of the student's answer to the question, both given in <question> and
+# Grading prompt of judge_prompt "improved": one 0-10 score of the student's answer to the question, both given in <question> and
 # <answer> tags, with the image attached to the same user message. The facts are upstream's; the wording is ours.
 # The reward reads the first number of the reply, so the prompt asks for the number alone.
 GRADING_PROMPT = (
@@ -66,6 +81,8 @@ class JudgeConfig:
     base_url: str | None = None  # None: the OpenAI API (or OPENAI_BASE_URL); else any OpenAI-compatible server
     api_key_env: str = "OPENAI_API_KEY"
     temperature: float = JUDGE_TEMPERATURE
+    max_tokens: int | None = JUDGE_MAX_TOKENS  # the request's max_tokens (None: not sent, the server's default)
+    prompt: str = "upstream"  # see JUDGE_PROMPTS: the released request and parser, or this project's
     timeout: float = 30.0  # seconds per request
     max_retries: int = 5  # retries after the first attempt, for transient errors only
     backoff: float = 1.0  # seconds before the first retry; doubles at each further retry
@@ -76,6 +93,10 @@ class JudgeConfig:
     def __post_init__(self) -> None:
         if self.policy not in JUDGE_POLICIES:
             raise ValueError(f"judge policy must be one of {JUDGE_POLICIES}, got {self.policy!r}")
+        if self.prompt not in JUDGE_PROMPTS:
+            raise ValueError(f"judge prompt must be one of {JUDGE_PROMPTS}, got {self.prompt!r}")
+        if self.max_tokens is not None and (isinstance(self.max_tokens, bool) or self.max_tokens <= 0):
+            raise ValueError(f"judge max_tokens must be a positive int or None, got {self.max_tokens!r}")
         if self.timeout <= 0:
             raise ValueError(f"judge timeout must be > 0 seconds, got {self.timeout}")
         if self.max_retries < 0:
@@ -103,15 +124,49 @@ def jpeg_data_url(image: Image.Image) -> str:
 
 
 def grading_messages(question: str, answer: str, image: Image.Image | None) -> list[dict[str, Any]]:
-    """The chat request for one judgement: the grading prompt and, when there is one, the image, in one user turn."""
+    """Prompt "improved": the grading prompt and, when there is one, the re-encoded image, in one user turn."""
     content: list[dict[str, Any]] = [{"type": "text", "text": GRADING_PROMPT.format(question=question, answer=answer)}]
     if image is not None:
         content.append({"type": "image_url", "image_url": {"url": jpeg_data_url(image)}})
     return [{"role": "user", "content": content}]
 
 
+def upstream_messages(
+    question: str, answer: str, image: Image.Image | None, image_base64: str | None = None
+) -> list[dict[str, Any]]:
+    """Prompt "upstream" (SPEC 5): the released grading text as the system message; the user turn holds the tagged
+    question and answer, then the image as `data:image/jpeg;base64,` + the dataset's own base64 string (TinyRS
+    solution[3]). Rows without that string (other formats, offline rows) send their decoded image re-encoded."""
+    content: list[dict[str, Any]] = [
+        {"type": "text", "text": JUDGE_USER_TEMPLATE.format(question=question, answer=answer)}
+    ]
+    if image_base64 is not None:
+        content.append({"type": "image_url", "image_url": {"url": "data:image/jpeg;base64," + image_base64}})
+    elif image is not None:
+        content.append({"type": "image_url", "image_url": {"url": jpeg_data_url(image)}})
+    return [{"role": "system", "content": JUDGE_SYSTEM_PROMPT}, {"role": "user", "content": content}]
+
+
+_UPSTREAM_SCORE_RE = re.compile(r"\d+(\.\d+)?")
+
+
+def reward_from_reply_upstream(reply: str) -> float | None:
+    """Prompt "upstream" (SPEC 5): the first unsigned `\\d+(\\.\\d+)?` anywhere in the reply / 10, clipped to [0, 1];
+    None when there is none. Signs and names are not seen: "-3" reads 3, "x1 = 7" reads 1.
+
+    >>> reward_from_reply_upstream("-3"), reward_from_reply_upstream("x1 = 7"), reward_from_reply_upstream("12/10")
+    (0.3, 0.1, 1.0)
+    >>> reward_from_reply_upstream("no idea") is None
+    True
+    """
+    match = _UPSTREAM_SCORE_RE.search(reply)
+    if match is None:
+        return None
+    return max(0.0, min(float(match.group(0)) / 10.0, 1.0))
+
+
 def reward_from_reply(reply: str) -> float | None:
-    """First number of the reply / 10, clipped to [0, 1] (SPEC 5); None when the reply holds no number.
+    """Prompt "improved": first number of the reply / 10, clipped to [0, 1]; None when the reply holds no number.
 
     >>> reward_from_reply("Score: 7")
     0.7
@@ -142,9 +197,10 @@ def _describe(error: Exception) -> str:
     return f"{type(error).__name__}: {str(error)[:200]}"
 
 
-def _cache_key(model: str, question: str, answer: str, image_hash: str) -> str:
-    # The model is part of the key so that a cache file reused with another judge does not pass off old scores.
-    return hashlib.sha256(json.dumps([model, question, answer, image_hash]).encode()).hexdigest()
+def _cache_key(model: str, prompt: str, question: str, answer: str, image_hash: str) -> str:
+    # Model and prompt are part of the key so that a cache file reused with another judge or request does not pass
+    # off old scores.
+    return hashlib.sha256(json.dumps([model, prompt, question, answer, image_hash]).encode()).hexdigest()
 
 
 class MissingKeyError(ValueError):
@@ -213,27 +269,41 @@ class Judge:
         with self._lock:
             return dict(self._counts)
 
-    def score(self, question: str, answer: str, image: Image.Image | None) -> float | None:
-        """Reward in [0, 1] for `answer`; `failure_value` / `garbage_value` when the judge gives none. Never raises."""
+    def score(
+        self, question: str, answer: str, image: Image.Image | None, image_base64: str | None = None
+    ) -> float | None:
+        """Reward in [0, 1] for `answer`; `failure_value` / `garbage_value` when the judge gives none. Never raises.
+
+        `image_base64`: the dataset's own base64 JPEG of the image (TinyRS solution[3]), which prompt "upstream"
+        sends as is; without it, the decoded `image` is re-encoded."""
         with self._lock:
             self._counts["calls"] += 1
         try:
-            return self._judge(question, answer, image)
+            return self._judge(question, answer, image, image_base64)
         except Exception as error:  # e.g. an unreadable lazily loaded image: a counted failure, never a crash
             self._count_failure(_describe(error), attempts=0)
             return self.config.failure_value
 
-    def _judge(self, question: str, answer: str, image: Image.Image | None) -> float | None:
-        key = _cache_key(self.config.model, question, answer, image_sha256(image))
+    def _judge(self, question: str, answer: str, image: Image.Image | None, image_base64: str | None) -> float | None:
+        upstream = self.config.prompt == "upstream"
+        if upstream and image_base64 is not None:
+            image_hash = "b64:" + hashlib.sha256(image_base64.encode()).hexdigest()
+        else:
+            image_hash = image_sha256(image)
+        key = _cache_key(self.config.model, self.config.prompt, question, answer, image_hash)
         with self._lock:
             if key in self._cache:
                 self._counts["cached"] += 1
                 return self._cache[key]
 
-        reply = self._request(grading_messages(question, answer, image))
+        if upstream:
+            messages = upstream_messages(question, answer, image, image_base64)
+        else:
+            messages = grading_messages(question, answer, image)
+        reply = self._request(messages)
         if reply is None:
             return self.config.failure_value
-        reward = reward_from_reply(reply)
+        reward = reward_from_reply_upstream(reply) if upstream else reward_from_reply(reply)
         if reward is None:
             with self._lock:
                 self._counts["garbage"] += 1
@@ -257,9 +327,10 @@ class Judge:
         attempt = 0
         while True:
             try:
-                response = self._client.chat.completions.create(
-                    model=self.config.model, messages=messages, temperature=self.config.temperature
-                )
+                sampling: dict[str, Any] = {"temperature": self.config.temperature}
+                if self.config.max_tokens is not None:
+                    sampling["max_tokens"] = self.config.max_tokens
+                response = self._client.chat.completions.create(model=self.config.model, messages=messages, **sampling)
                 choices = response.choices
                 # An empty choice list or a null content is a reply without a score, not a transport failure.
                 return (choices[0].message.content or "") if choices else ""

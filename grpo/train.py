@@ -28,7 +28,7 @@ from trl import ModelConfig, get_peft_config
 from trl.trainer.utils import RepeatSampler
 
 from common.cli import RecipeParser, run_stage
-from common.modeling import load_model, load_processor, vision_tower
+from common.modeling import load_model, load_processor, merger, vision_tower
 from common.provenance import RunInfo
 from common.training import (
     FullCheckpointResume,
@@ -111,14 +111,17 @@ class GRPOTrainer(FullCheckpointResume, StockGRPOTrainer):
         return rewards
 
 
-def _vision_prefix(model: Any) -> str:
-    tower = vision_tower(model)
-    return next(name for name, module in model.named_modules() if module is tower)
+def _module_name(model: Any, target: Any) -> str:
+    return next(name for name, module in model.named_modules() if module is target)
 
 
 def build_model(script_args: GRPOScriptArguments, model_args: ModelConfig) -> tuple[Any, Any]:
     """(model, peft_config). Full fine-tuning trains everything unless freeze_vision_tower; LoRA (use_peft) puts
-    adapters on model_args.lora_target_modules, never on the vision tower when it is frozen."""
+    adapters on model_args.lora_target_modules, never on the frozen part of the vision tower.
+
+    freeze_vision_tower means what it means in SFT (sft.configs, upstream's SFT `configure_vision_tower`): the
+    vision encoder without its merger. Upstream's GRPO trainer froze nothing and has no tune_merger, so here the
+    merger always trains, as it does in SFT with the paper's tune_merger true."""
     model = load_model(
         model_args.model_name_or_path,
         dtype=model_args.dtype or "auto",
@@ -127,12 +130,17 @@ def build_model(script_args: GRPOScriptArguments, model_args: ModelConfig) -> tu
     )
     peft_config = get_peft_config(model_args)
     if script_args.freeze_vision_tower:
-        prefix = _vision_prefix(model)
+        tower = vision_tower(model)
+        prefix, merger_prefix = _module_name(model, tower), _module_name(model, merger(model))
         if peft_config is not None:
-            peft_config.exclude_modules = rf"{re.escape(prefix)}\..*"
+            merger_name = re.escape(merger_prefix[len(prefix) + 1 :])
+            # Every module under the tower except the merger and its children (PEFT full-matches the regex).
+            peft_config.exclude_modules = rf"{re.escape(prefix)}\.(?!{merger_name}(?:\.|$)).*"
         else:
-            for parameter in vision_tower(model).parameters():
-                parameter.requires_grad = False
+            merger_ids = {id(parameter) for parameter in merger(model).parameters()}
+            for parameter in tower.parameters():
+                if id(parameter) not in merger_ids:
+                    parameter.requires_grad = False
     return model, peft_config
 
 

@@ -11,7 +11,8 @@ no prefix. Reasoning mode swaps the system text for REASONING_SYSTEM (upstream's
 
 Box syntaxes per style (upstream's parsers, in `common.parsing.parse_box`): TinyRS `[[x1,y1,x2,y2]]` integers;
 Qwen2-VL-Instruct exactly four numbers, [0, 1] values times 1000; Qwen2-VL `(x1,y1),(x2,y2)`, in reasoning mode
-also a single-bracket list. All three are on the 0-1000 grid.
+also `[a, b, c, d]` (upstream's syntax: unsigned, a comma right after each number). All three are on the 0-1000 grid,
+mapped to pixels as `p * w / 1000` in that order of operations (`common.parsing.scale_box`), for both protocols.
 """
 
 from __future__ import annotations
@@ -124,8 +125,9 @@ def predicted_box(prediction: str, style: str, reasoning: bool = False) -> Box |
     """
     text = scorers_answer(prediction)
     if style == "qwen2vl":
-        # Upstream's Qwen2-VL parser falls back to `[a, b, c, d]` when it was run with the reasoning template.
-        return parse_box(text, "qwen2vl") or (parse_box(text, "list") if reasoning else None)
+        # Upstream's Qwen2-VL parser falls back to `[a, b, c, d]` when it was run with the reasoning template, with
+        # its own strict list syntax (no signs, a comma right after each number: `[1 , 2, 3, 4]` is unparseable).
+        return parse_box(text, "qwen2vl") or (parse_box(text, "qwen2vl_list") if reasoning else None)
     return parse_box(text, style)
 
 

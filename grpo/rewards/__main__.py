@@ -7,6 +7,10 @@ Input: one JSON object per line, `{"completion": str (or a list of chat messages
 "task": str}` plus, where a reward needs them, `reward_method`, `question`, `image_size` [w, h] and `input_size`
 [w, h] (the dataset columns of grpo/data.py). Without `task`, a line gets the natural task of the first named
 reward that has one (samchat for samchat_keyword, short_answer for tinyrs_accuracy, ...).
+A line may also be a dataset row as stored upstream plus a `completion`: a TinyRS row (`"solution": ["1",
+"airport", question, image_base64]`), a SAMChat metadata.jsonl row (`file_name`, `question`, `solution`) or a
+VLM-R1 JSONL row (`conversations`, `task`, `accu_reward_method`); it is mapped to the reward columns exactly as
+grpo/data.py maps it for training (TinyRS answer type "0" / "1" / "2" -> open_ended / short_answer / bbox).
 Output: one line per input line, in order: the weighted sum of the chosen rewards as a JSON number, or `null` when
 none of them applies. The LLM judge is never called offline: open-ended TinyRS rows score null.
 
@@ -94,6 +98,42 @@ def _size(value: Any, key: str) -> list[float]:
     return value
 
 
+def _is_dataset_row(record: dict[str, Any]) -> bool:
+    # A row as stored in one of the GRPO datasets: TinyRS (list solution), VLM-R1 JSONL, SAMChat metadata.jsonl.
+    return isinstance(record.get("solution"), list) or "conversations" in record or "file_name" in record
+
+
+def _dataset_row(record: dict[str, Any]) -> dict[str, Any]:
+    """A pasted dataset row -> the reward columns grpo.data gives that row in training (grpo.data.record_from_row
+    and reward_columns: one mapping), plus the line's own completion and sizes."""
+    from common.data import DataError  # deferred: grpo.data imports datasets, seconds that plain lines never pay
+    from grpo.data import UPSTREAM_SOLUTION, record_from_row, reward_columns
+
+    fields = {key: value for key, value in record.items() if key != "completion"}
+    try:
+        fmt, parsed = record_from_row(fields)
+    except DataError as error:
+        raise InputError(f"bad {_ROW_KINDS.get(_row_kind(fields), 'dataset')} row: {error.message}") from None
+    row = {**reward_columns(parsed, fmt), "completion": record["completion"]}
+    if row["task"] is None:
+        row.pop("task")  # a JSONL row without a task: the line gets the reward's natural task
+    if fmt == "tinyrs_grpo":
+        row[UPSTREAM_SOLUTION] = fields["solution"]
+    for key in ("image_size", "input_size"):
+        if key in record:
+            row[key] = record[key]
+    return row
+
+
+_ROW_KINDS = {"tinyrs_grpo": "TinyRS", "jsonl": "JSONL", "imagefolder": "SAMChat metadata"}
+
+
+def _row_kind(record: dict[str, Any]) -> str:
+    if isinstance(record.get("solution"), list):
+        return "tinyrs_grpo"
+    return "jsonl" if "conversations" in record else "imagefolder"
+
+
 def parse_line(line: str, task: str | None) -> dict[str, Any]:
     """One input line -> a reward row; InputError (without position) when the line is not a valid record."""
     try:
@@ -102,9 +142,12 @@ def parse_line(line: str, task: str | None) -> dict[str, Any]:
         raise InputError(f"not a JSON object ({error.msg} at column {error.colno})") from None
     if not isinstance(record, dict):
         raise InputError(f"expected a JSON object, got {type(record).__name__}")
-    for key in ("completion", "solution"):
-        if key not in record:
-            raise InputError(f"missing {key!r}")
+    if "completion" not in record:
+        raise InputError("missing 'completion'")
+    if _is_dataset_row(record):
+        record = _dataset_row(record)
+    if "solution" not in record:
+        raise InputError("missing 'solution'")
     try:
         completion_text(record["completion"])
     except (TypeError, AttributeError) as error:

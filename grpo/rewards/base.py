@@ -22,7 +22,7 @@ Value = float | None
 class JudgeLike(Protocol):
     """What the rewards need of `grpo.judge.Judge`: a 0-1 score of an answer, or None when there is none."""
 
-    def score(self, question: str, answer: str, image: Any) -> float | None: ...
+    def score(self, question: str, answer: str, image: Any, image_base64: str | None = None) -> float | None: ...
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from eval.tasks.base import BOX_FRAMES
 FORMAT_MODES = ("search", "fullmatch")
 IOU_MODES = ("correct", "upstream")
 CAPTION_METRICS = ("rouge_l", "meteor")
+TAG_CASES = ("sensitive", "insensitive")
 
 
 @dataclass
@@ -22,7 +23,10 @@ class RewardOptions:
     answer_tag: str = "answer"
     format_mode: str = "search"  # see FORMAT_MODES and common.parsing.has_format
     keywords: tuple[str, ...] = SAMCHAT_KEYWORDS  # samchat_keyword's positive words (SPEC 5)
-    # "upstream" reproduces SPEC 7.5 (the predicted box compared with itself) for ablations only.
+    # samchat_keyword's `<answer>` tags: "sensitive" as the released reward (SPEC 5, the paper recipes);
+    # "insensitive" as the SAMData metric reads them (SPEC 6.1).
+    samchat_tag_case: str = "sensitive"
+    # "upstream" reproduces SPEC 7.5 (the predicted box compared with itself, upstream's IoU) for ablations only.
     iou_mode: str = "correct"
     box_frame: str = "pixels"  # frame of predicted GeoVLM boxes, as in eval (eval.tasks.base.BOX_FRAMES)
     caption_metric: str = "rouge_l"  # see CAPTION_METRICS; METEOR needs java on PATH
@@ -35,6 +39,7 @@ class RewardOptions:
         for name, value, choices in (
             ("format_mode", self.format_mode, FORMAT_MODES),
             ("iou_mode", self.iou_mode, IOU_MODES),
+            ("samchat_tag_case", self.samchat_tag_case, TAG_CASES),
             ("box_frame", self.box_frame, BOX_FRAMES),
             ("caption_metric", self.caption_metric, CAPTION_METRICS),
         ):

@@ -6,6 +6,8 @@ the task names "open_ended", "short_answer" and "bbox" once, at load time (STYLE
 
 from __future__ import annotations
 
+import re
+
 from common.parsing import box_iou, extract_answer, first_ints, parse_box
 
 from .base import Context, Row, Value, unit
@@ -31,17 +33,19 @@ def box_reward(answer: str, solution: str, iou_mode: str = "correct") -> Value:
     with the true box `[x1, y1, x2, y2]` of the solution, both corner format on the same scale.
 
     0.0 when the answer has fewer than four integers; None when the solution holds no box (nothing to compare).
-    iou_mode "upstream" reproduces the released reward's bug (SPEC 7.5): it compared the predicted box with
-    itself, so ANY four integers scored 1.0 and the true box was never read. For ablations only.
+    iou_mode "upstream" reproduces the released reward's bug (SPEC 7.5), for ablations only: it compared the
+    predicted box with itself, through an IoU that is otherwise intact, so the true box's values are never read.
 
     >>> box_reward("<answer>[10, 10, 20, 20]</answer>", "[10, 10, 20, 30]")
     0.5
     >>> box_reward("[500, 500, 900, 900]", "[10, 10, 20, 30]", iou_mode="upstream")
     1.0
+    >>> box_reward("[852, 712, 72, 729]", "[10, 10, 20, 30]", iou_mode="upstream")
+    0.0
     """
     predicted = first_ints(answer, 4)
     if iou_mode == "upstream":
-        return 0.0 if predicted is None else 1.0
+        return _upstream_self_iou(predicted, solution)
     truth = parse_box(solution)
     if truth is None:
         return None
@@ -52,6 +56,22 @@ def box_reward(answer: str, solution: str, iou_mode: str = "correct") -> Value:
     except OverflowError:  # a digit run beyond float range: no real box
         return 0.0
     return box_iou(box, truth)  # type: ignore[arg-type]  # four values
+
+
+def _upstream_self_iou(predicted: list[int] | None, solution: str) -> float:
+    """The released type-"2" reward: IoU of the predicted box (first four `\\d+` of the answer) with itself.
+
+    Its IoU takes the intersection as max(0, x2 - x1) * max(0, y2 - y1), each area as (x2 - x1) * (y2 - y1), and
+    scores 0 when the union (2 * area - intersection) is not positive. Against itself that is exactly 1 for a box
+    with x2 > x1 and y2 > y1, and 0 otherwise (zero width or height: zero union; one side inverted: negative area;
+    both inverted: zero intersection over a positive union). The true box is only read for being non-empty: a
+    solution without any digit made its slicing raise, which scored 0, as did an answer with fewer than four
+    integers. Integers stay exact (no float conversion), as in Python's own arithmetic upstream.
+    """
+    if predicted is None or re.search(r"\d", solution) is None:
+        return 0.0
+    x1, y1, x2, y2 = predicted
+    return 1.0 if x2 > x1 and y2 > y1 else 0.0
 
 
 def short_answer_rule(text: str, row: Row, context: Context) -> Value:
@@ -66,14 +86,21 @@ def bbox_rule(text: str, row: Row, context: Context) -> Value:
 def open_ended_rule(text: str, row: Row, context: Context) -> Value:
     """SPEC 5, answer type "0": the injected judge's 0-10 grade / 10 of the extracted answer, given the question
     and the row's first image. None without a judge (policy "skip", or offline scoring); `judge_failure_value`
-    when the judge gives no score."""
+    when the judge gives no score.
+
+    A TinyRS row carries its stored `upstream_solution` [answer_type, answer, question, image_base64]: the judge
+    gets upstream's question (solution[2]) and the dataset's own base64 image (solution[3]), as the released
+    reward sent them."""
     if context.judge is None:
         return None
     images = row.get("images") or []
+    upstream = row.get("upstream_solution")
+    upstream = upstream if isinstance(upstream, (list, tuple)) and len(upstream) == 4 else None
     score = context.judge.score(
-        question=str(row.get("question") or ""),
+        question=str(upstream[2] if upstream else row.get("question") or ""),
         answer=extract_answer(text, context.options.answer_tag),
         image=images[0] if images else None,
+        image_base64=upstream[3] if upstream else None,
     )
     value = unit(score)
     return value if value is not None else context.options.judge_failure_value

@@ -149,7 +149,7 @@ def test_doctests():
 
 
 def test_success_and_the_request_sent(fake):
-    judge = make_judge(fake)
+    judge = make_judge(fake, prompt="improved")
     assert judge.score("How many planes are parked?", "Three planes.", picture(size=(16, 12))) == 0.7
     assert judge.counts == counts(calls=1)
 
@@ -183,24 +183,27 @@ def test_grading_prompt_snapshot():
 
 
 @pytest.mark.parametrize(
-    ("reply", "reward", "garbage"),
+    ("reply", "upstream", "improved", "garbage"),
     [
-        ("Score: 7", 0.7, 0),
-        ("7.5/10", 0.75, 0),
-        ("I would give it 8 out of 10.", 0.8, 0),
-        ("10", 1.0, 0),
-        ("12", 1.0, 0),  # clipped to 1
-        ("-3", 0.0, 0),  # clipped to 0 (upstream's unsigned parser read 3)
-        ("0", 0.0, 0),
-        ("The answer is wrong.", 0.0, 1),  # no number: garbage_value 0 (SPEC 5)
-        ("", 0.0, 1),
-        (None, 0.0, 1),  # null content
+        ("Score: 7", 0.7, 0.7, 0),
+        ("7.5/10", 0.75, 0.75, 0),
+        ("I would give it 8 out of 10.", 0.8, 0.8, 0),
+        ("10", 1.0, 1.0, 0),
+        ("12", 1.0, 1.0, 0),  # clipped to 1
+        ("-3", 0.3, 0.0, 0),  # upstream's unsigned pattern reads 3; ours reads -3, clipped to 0
+        ("x1 = 7", 0.1, 0.7, 0),  # upstream reads the 1 of "x1"; ours skips names
+        ("3.5.2", 0.35, 0.35, 0),  # the first decimal only
+        ("0", 0.0, 0.0, 0),
+        ("The answer is wrong.", 0.0, 0.0, 1),  # no number: garbage_value 0 (SPEC 5)
+        ("", 0.0, 0.0, 1),
+        (None, 0.0, 0.0, 1),  # null content
     ],
 )
-def test_reply_to_reward(fake, reply, reward, garbage):
+@pytest.mark.parametrize("prompt", ["upstream", "improved"])
+def test_reply_to_reward(fake, reply, upstream, improved, garbage, prompt):
     fake.reset(Step(text=reply))
-    judge = make_judge(fake)
-    assert judge.score("q", "a", picture()) == reward
+    judge = make_judge(fake, prompt=prompt)
+    assert judge.score("q", "a", picture()) == (upstream if prompt == "upstream" else improved)
     assert judge.counts == counts(calls=1, garbage=garbage)
 
 
@@ -324,16 +327,17 @@ def test_disk_cache_is_per_judge_model(fake, tmp_path):
     assert other.counts == counts(calls=1)
 
 
-def test_image_none_sends_text_only(fake):
-    judge = make_judge(fake)
+@pytest.mark.parametrize("prompt", ["upstream", "improved"])
+def test_image_none_sends_text_only(fake, prompt):
+    judge = make_judge(fake, prompt=prompt)
     assert judge.score("q", "a", None) == 0.7
-    (message,) = fake.requests[0]["body"]["messages"]
+    message = fake.requests[0]["body"]["messages"][-1]
     assert [part["type"] for part in message["content"]] == ["text"]
 
 
 @pytest.mark.parametrize("mode", ["RGBA", "L", "P", "1"])
 def test_non_rgb_images_are_sent_as_rgb_jpeg(fake, mode):
-    judge = make_judge(fake)
+    judge = make_judge(fake, prompt="improved")
     assert judge.score("q", "a", picture(mode=mode)) == 0.7
     url = fake.requests[0]["body"]["messages"][0]["content"][1]["image_url"]["url"]
     sent = Image.open(io.BytesIO(base64.b64decode(url.removeprefix("data:image/jpeg;base64,"))))
@@ -440,8 +444,91 @@ def test_key_never_in_logs_reprs_or_cache(fake, tmp_path, caplog):
         ({"timeout": 0.0}, "timeout must be > 0"),
         ({"max_retries": -1}, "max_retries must be >= 0"),
         ({"backoff": -0.5}, "backoff must be >= 0"),
+        ({"prompt": "ours"}, "judge prompt must be one of"),
+        ({"max_tokens": 0}, "max_tokens must be a positive int"),
     ],
 )
 def test_config_validation(overrides, message):
     with pytest.raises(ValueError, match=message):
         JudgeConfig(**overrides)
+
+
+# The released grading text (SPEC 5), written out here by hand: a leading space, lines 1-3 end with a space,
+# lines 2-5 start with four spaces, a final newline, upstream's typos kept.
+UPSTREAM_SYSTEM = (
+    " You are a teacher who is checking the answer of a student model. The student is trying to analyze the given"
+    " image answer the given question. \n"
+    "    Since these will get open ended answers, there are not correct responses. However, we can still grade its"
+    " quality. \n"
+    "    I would like you to analyze this image and analyze the reponse of my model and grade it between 0-10, based"
+    " on its explanatory abilities, quality of responses, choice of words etc. \n"
+    "    Your only response should be a number between 0 to 10. \n"
+    "    Question will be given in the <question> </question> tags. Answer of the student model will be given in the"
+    " <answer> </answer> tags.\n"
+)
+
+
+def recording_client(reply: str = "8"):
+    calls: list[dict] = []
+
+    def create(**kwargs):
+        calls.append(kwargs)
+        return SimpleNamespace(choices=[SimpleNamespace(message=SimpleNamespace(content=reply))])
+
+    return calls, SimpleNamespace(chat=SimpleNamespace(completions=SimpleNamespace(create=create)))
+
+
+def test_default_request_is_upstreams_field_by_field():
+    stored_b64 = "/9j/NOT-REENCODED+abc=="  # the dataset's string is sent as is, whatever it holds
+    calls, client = recording_client("8")
+    judge = Judge(JudgeConfig(), client=client)  # every default: prompt "upstream"
+    assert judge.score("  What is here? ", "An airport.", picture(), image_base64=stored_b64) == 0.8
+    (request,) = calls
+    assert request == {
+        "model": "gpt-4.1-mini-2025-04-14",
+        "temperature": 0.2,
+        "max_tokens": 32768,
+        "messages": [
+            {"role": "system", "content": UPSTREAM_SYSTEM},
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "text",
+                        "text": " <question>   What is here?  </question> <answer> An airport. </answer> ",
+                    },
+                    {"type": "image_url", "image_url": {"url": "data:image/jpeg;base64,/9j/NOT-REENCODED+abc=="}},
+                ],
+            },
+        ],
+    }
+
+
+def test_upstream_prompt_without_a_stored_string_reencodes_the_image():
+    calls, client = recording_client()
+    Judge(JudgeConfig(), client=client).score("q", "a", picture(size=(16, 12)))
+    url = calls[0]["messages"][1]["content"][1]["image_url"]["url"]
+    sent = Image.open(io.BytesIO(base64.b64decode(url.removeprefix("data:image/jpeg;base64,"))))
+    assert (sent.format, sent.size) == ("JPEG", (16, 12))
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "hit"),
+    [
+        (("q", "a", None, "AAA"), ("q", "a", None, "AAA"), True),  # same stored string
+        (("q", "a", None, "AAA"), ("q", "a", None, "AAB"), False),  # another stored string
+        (("q", "a", None, "AAA"), ("q", "a", picture(), None), False),  # the pixels instead of the string
+    ],
+)
+def test_upstream_cache_key_uses_the_stored_string(first, second, hit):
+    calls, client = recording_client()
+    judge = Judge(JudgeConfig(), client=client)
+    judge.score(*first[:3], image_base64=first[3])
+    judge.score(*second[:3], image_base64=second[3])
+    assert len(calls) == (1 if hit else 2)
+
+
+def test_max_tokens_none_is_not_sent():
+    calls, client = recording_client()
+    Judge(JudgeConfig(max_tokens=None, prompt="improved"), client=client).score("q", "a", None)
+    assert "max_tokens" not in calls[0] and calls[0]["messages"][0]["role"] == "user"

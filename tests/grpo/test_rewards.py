@@ -38,7 +38,7 @@ class FakeJudge:
         self.calls = []
         self.counts = {"calls": 0, "cached": 0, "retries": 0, "failures": 0, "garbage": 0}
 
-    def score(self, question, answer, image):
+    def score(self, question, answer, image, image_base64=None):
         self.calls.append((question, answer, image))
         self.counts["calls"] += 1
         return self.value
@@ -242,8 +242,12 @@ def test_samchat_keyword_logs_nothing_without_samchat_rows():
     ["<answer>A missile site</answer>", "<ANSWER>farmland</ANSWER> military", "no military", "<answer></answer>"],
 )
 def test_samchat_keyword_is_the_samdata_metric(text):
-    # Reward "found" == the SAMData-300-Test paper metric's positive prediction (SPEC 6.1): no drift possible.
-    assert samchat.keyword_reward(text, "1", ("military", "missile", "silo")) == float(predicted_positive(text))
+    # With tag_case "insensitive", reward "found" == the SAMData-300-Test paper metric's positive prediction
+    # (SPEC 6.1). The default reads tags case-sensitively, as the released reward: it differs on "<ANSWER>" only.
+    keywords = ("military", "missile", "silo")
+    assert samchat.keyword_reward(text, "1", keywords, tag_case="insensitive") == float(predicted_positive(text))
+    if "<ANSWER>" not in text:
+        assert samchat.keyword_reward(text, "1", keywords) == float(predicted_positive(text))
 
 
 # ---------------------------------------------------------------------------------------------------------------

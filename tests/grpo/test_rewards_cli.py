@@ -194,7 +194,9 @@ BAD_LINES = [
     ({"completion": "x"}, "missing 'solution'"),
     ({"completion": 3, "solution": "1"}, "'completion': a completion is a string or a list of messages, got int"),
     ({"completion": [3], "solution": "1"}, "'completion': a conversational completion holds messages"),
-    ({"completion": "x", "solution": ["2", "a"]}, "'solution' must be a string (or a number), got list"),
+    # A list solution is a TinyRS dataset row, checked as grpo.data checks it.
+    ({"completion": "x", "solution": ["2", "a"]}, "bad TinyRS row: 'solution' must be a list [answer_type, answer"),
+    ({"completion": "x", "solution": {"a": 1}}, "'solution' must be a string (or a number), got dict"),
     ({"completion": "x", "solution": True}, "'solution' must be a string (or a number), got bool"),
     ({"completion": "x", "solution": "1", "task": "segmentation"}, "unknown task 'segmentation'; tasks: samchat"),
     ({"completion": "x", "solution": "1", "reward_method": "bleu"}, "unknown reward_method 'bleu'"),

@@ -53,7 +53,7 @@ class ArbitraryJudge:
         self.value = value
         self.counts = {"calls": 0}
 
-    def score(self, question, answer, image):
+    def score(self, question, answer, image, image_base64=None):
         self.counts["calls"] += 1
         return self.value
 
