@@ -260,7 +260,9 @@ def make_plan(args: argparse.Namespace) -> Plan:
     width, height = (int(v) for v in args.image_size.lower().split("x"))
     tokens = tokens_per_sample(stage, raw, (width, height), args.reply_tokens)
     text_cfg, vision_cfg = config.text_config, config.vision_config
-    checkpointing = bool(raw.get("activation_checkpointing") or raw.get("gradient_checkpointing"))
+    # gradient_checkpointing is the name the recipes use (both transformers locks read it); activation_checkpointing,
+    # transformers 5.24's new name, wins when it is given (e.g. `--set activation_checkpointing=false`).
+    checkpointing = bool(raw.get("activation_checkpointing", raw.get("gradient_checkpointing")))
     micro = int(raw.get("per_device_train_batch_size", 8))
     accumulation = int(raw.get("gradient_accumulation_steps", 1))
     generations = int(raw.get("num_generations", 1)) if stage == "grpo" else 1
@@ -320,7 +322,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
         lines.append(f"WARNING    {total / GIB:,.1f} GiB per GPU does not fit in {args.gpu_memory:g} GB. Options:")
         if activations > states:
             if not checkpointing:
-                lines.append("           - activation_checkpointing: true (activations ~3x smaller)")
+                lines.append("           - gradient_checkpointing: true (activations ~3x smaller)")
             lines.append(f"           - per_device_train_batch_size {max(micro // 2, 1)} with gradient_accumulation_steps "
                          f"{accumulation * 2} (same step)")  # fmt: skip
             lines.append("           - a lower image_max_pixels (fewer image tokens and patches per sample)")

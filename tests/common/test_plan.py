@@ -65,9 +65,9 @@ def test_trainable_flags(repo_root, qwen2_tokenizer_dir, overrides, trainable):
 
 def test_warns_with_advice_when_it_does_not_fit(repo_root, qwen2_tokenizer_dir, capsys):
     code = main(["--config", str(repo_root / "configs/sft/samchat_distill.yaml"), "--gpus", "4", "--gpu-memory", "16",
-                 "--set", "deepspeed=", "--set", "activation_checkpointing=false"])  # fmt: skip
+                 "--set", "deepspeed=", "--set", "gradient_checkpointing=false"])  # fmt: skip
     out = capsys.readouterr().out
     assert code == 2
     assert "does not fit in 16 GB" in out
-    assert "activation_checkpointing: true" in out
+    assert "gradient_checkpointing: true" in out
     assert "no DeepSpeed: fp32 masters + grads + Adam (16 B), frozen bf16" in out
