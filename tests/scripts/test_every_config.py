@@ -61,3 +61,9 @@ def test_config_loads(path, monkeypatch):
     folder = path.split("/")[1]
     assert folder in LOADERS, f"{path}: no loader for configs/{folder}/ in this test"
     LOADERS[folder](path)
+
+
+@pytest.mark.parametrize("path", [p for p in CONFIGS if p.endswith(".yaml")])
+def test_recipes_use_the_checkpointing_name_both_locks_read(path):
+    # transformers 5.17 (constraints-gpu.txt) knows only gradient_checkpointing; 5.24 reads it as an alias.
+    assert "activation_checkpointing" not in (REPO_ROOT / path).read_text()
