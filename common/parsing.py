@@ -21,7 +21,7 @@ from __future__ import annotations
 import bisect
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 Box = tuple[float, float, float, float]  # corner format: x1, y1, x2, y2
 
@@ -300,6 +300,47 @@ def scale_box(box: Box, from_size: tuple[float, float], to_size: tuple[float, fl
     # `v * to / from`, in this order, as upstream's ScoreRS scorer computes `p * w / 1000`: `v * (to / from)` rounds
     # differently (380 * (700 / 1000) = 265.99999999999997, not 266.0) and flips IoU ties at exactly 0.5 (SPEC 6.2).
     return (box[0] * tw / fw, box[1] * th / fh, box[2] * tw / fw, box[3] * th / fh)
+
+
+# The frames a box answer can be given in (SPEC 5, EARTHDIAL 1): the image's own pixels, Qwen2-VL's 0-1000 grid,
+# Qwen2.5-VL's resized model input (needs that input's size), EarthDial's 0-100 grid. GeoVLM rewards and eval
+# metrics map answers to pixels with this one rule.
+BOX_FRAMES = ("pixels", "grid", "input", "grid100")
+_GRID_SIDES = {"grid": 1000.0, "grid100": 100.0}
+
+
+def answer_boxes(text: str) -> list[Box]:
+    """Every box of an answer: the list syntaxes `parse_boxes` reads, else the one box `parse_box` finds.
+
+    >>> answer_boxes("[1, 2, 3, 4] and [5, 6, 7, 8]"), answer_boxes("(1,2),(3,4)")
+    ([(1.0, 2.0, 3.0, 4.0), (5.0, 6.0, 7.0, 8.0)], [(1.0, 2.0, 3.0, 4.0)])
+    """
+    boxes = parse_boxes(text)
+    if boxes:
+        return boxes
+    single = parse_box(text, "auto")
+    return [single] if single is not None else []
+
+
+def boxes_to_pixels(
+    boxes: Sequence[Box], frame: str, size: Sequence[float] | None, input_size: Sequence[float] | None = None
+) -> list[Box]:
+    """`boxes` given in `frame` (BOX_FRAMES), in the image's pixels; `size` is the image's [w, h], `input_size` the
+    model input's [w, h] (frame "input" only). ValueError names what a frame needs and is missing.
+
+    >>> boxes_to_pixels([(0, 0, 500, 1000)], "grid", [640, 480])
+    [(0.0, 0.0, 320.0, 480.0)]
+    """
+    if frame not in BOX_FRAMES:
+        raise ValueError(f"box frame must be one of {BOX_FRAMES}, got {frame!r}")
+    if frame == "pixels":
+        return list(boxes)
+    if not size:
+        raise ValueError(f"box frame {frame!r} needs the image 'size' [w, h]")
+    source = (_GRID_SIDES[frame],) * 2 if frame in _GRID_SIDES else input_size
+    if not source:
+        raise ValueError("box frame 'input' needs the model's 'input_size' (written by eval.run)")
+    return [scale_box(box, tuple(source), tuple(size)) for box in boxes]
 
 
 # Characters trimmed from both ends of a label: whitespace, quotes, brackets and sentence punctuation.

@@ -25,14 +25,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from common.data import DataError
+from common.parsing import BOX_FRAMES
 from common.prompts import DEFAULT_SYSTEM
 
 PROMPT_STYLES = ("tinyrs", "qwen2vl_instruct", "qwen2vl")
 PROTOCOLS = ("paper", "strict")
-# Box frames of GeoVLM referring detection answers (SPEC 5): the image's own pixels (what the synthetic and
-# converted JSONL answers use), Qwen2-VL's 0-1000 grid, Qwen2.5-VL's resized-input pixels (needs `input_size`), or
-# EarthDial's 0-100 grid (`grid100`, the frame of GeoVLM-R1's answers; the earthdial_* tasks always use it).
-BOX_FRAMES = ("pixels", "grid", "input", "grid100")
 
 # Qwen2-VL chat-control tokens; SAMData generation stops on any of them (SPEC 6.1), ScoreRS on <|im_end|> (6.2).
 QWEN_STOP = ("<|endoftext|>", "<|im_start|>", "<|im_end|>")

@@ -29,7 +29,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from common.data import read_jsonl
-from common.earthdial import GRID100
 from common.metrics import (
     average_precision,
     count_match,
@@ -40,11 +39,11 @@ from common.metrics import (
     rouge_1,
     rouge_l,
 )
-from common.parsing import Box, extract_answer, parse_box, parse_boxes, scale_box
+from common.parsing import Box, answer_boxes, boxes_to_pixels, extract_answer, parse_boxes
 from common.prompts import DEFAULT_SYSTEM, THINK_SYSTEM
 
 from .base import PromptOptions, Row, ScoreOptions, Task, error_row, ratio
-from .scorers import AREA_LEVELS, GRID, area_level
+from .scorers import AREA_LEVELS, area_level
 
 TASK_NAMES = (
     "classification",
@@ -65,21 +64,11 @@ def answer_text(prediction: str) -> str:
 
 
 def boxes_in_pixels(prediction: str, row: Row, frame: str) -> list[Box]:
-    """Every predicted box, mapped from the answer's frame to the image's pixels."""
-    text = answer_text(prediction)
-    boxes = parse_boxes(text)
-    if not boxes:
-        single = parse_box(text, "auto")
-        boxes = [single] if single is not None else []
-    if frame == "pixels":
-        return boxes
-    size = row.get("size")
-    if not size:
-        raise ValueError(f"row {row['id']!r}: box frame {frame!r} needs the image 'size' [w, h]")
-    source = {"grid": (GRID, GRID), "grid100": (GRID100, GRID100)}.get(frame) or row.get("input_size")
-    if not source:
-        raise ValueError(f"row {row['id']!r}: box frame 'input' needs the model's 'input_size' (written by eval.run)")
-    return [scale_box(box, tuple(source), tuple(size)) for box in boxes]
+    """Every predicted box, mapped from the answer's frame to the image's pixels (common.parsing's one rule)."""
+    try:
+        return boxes_to_pixels(answer_boxes(answer_text(prediction)), frame, row.get("size"), row.get("input_size"))
+    except ValueError as error:
+        raise ValueError(f"row {row['id']!r}: {error}") from None
 
 
 def all_matched(predictions: Sequence[Box], truths: Sequence[Box], threshold: float) -> bool:

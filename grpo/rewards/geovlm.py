@@ -15,7 +15,7 @@ the same task read the same answer the same way:
 | detection | AP@0.5 of the boxes in the order given x min(1, n_true / n_predicted) | mAP@0.5 |
 | captioning | ROUGE-L F-measure, or METEOR (caption_metric) | ROUGE-1, ROUGE-L, METEOR |
 
-Predicted boxes are mapped to image pixels by `box_frame` with eval's `boxes_in_pixels` (pixels: as given; grid:
+Predicted boxes are mapped to image pixels by `box_frame` with common.parsing's `boxes_to_pixels` (pixels: as given; grid:
 Qwen2-VL's 0-1000 grid, using `image_size`; input: Qwen2.5-VL's resized input, using `input_size` and
 `image_size`). True boxes are `[x1, y1, x2, y2]` in image pixels. A solution the rule cannot read (no box, no
 number, no yes/no, no letter) gives None: the row has nothing to be scored against.
@@ -28,6 +28,8 @@ from collections.abc import Sequence
 
 from common.metrics import average_precision, count_match, exact_match, matched_ious, meteor, multilabel_f1, rouge_l
 from common.parsing import (
+    answer_boxes,
+    boxes_to_pixels,
     extract_answer,
     first_number,
     normalise_label,
@@ -36,7 +38,6 @@ from common.parsing import (
     parse_yes_no,
     split_labels,
 )
-from eval.tasks.geovlm import boxes_in_pixels
 
 from .base import BatchRule, Context, Row, Value, per_sample
 
@@ -151,7 +152,7 @@ def _pixel_boxes(answer: str, row: Row, frame: str) -> list:
         raise ValueError(f"box_frame {frame!r} needs the row's image_size [width, height]")
     if frame == "input" and not input_size:
         raise ValueError("box_frame 'input' needs the row's input_size [width, height] (the image as resized)")
-    return boxes_in_pixels(answer, {"id": row.get("id"), "size": size, "input_size": input_size}, frame)
+    return boxes_to_pixels(answer_boxes(answer), frame, size, input_size)
 
 
 def referring_reward(answer: str, solution: str, row: Row, frame: str = "pixels") -> Value:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from common.parsing import BOX_FRAMES
 from common.prompts import SAMCHAT_KEYWORDS
-from eval.tasks.base import BOX_FRAMES
 
 FORMAT_MODES = ("search", "fullmatch")
 IOU_MODES = ("correct", "upstream")
