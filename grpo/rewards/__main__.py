@@ -12,7 +12,7 @@ A line may also be a dataset row as stored upstream plus a `completion`: a TinyR
 VLM-R1 JSONL row (`conversations`, `task`, `accu_reward_method`); it is mapped to the reward columns exactly as
 grpo/data.py maps it for training (TinyRS answer type "0" / "1" / "2" -> open_ended / short_answer / bbox).
 Output: one line per input line, in order: the weighted sum of the chosen rewards as a JSON number, or `null` when
-none of them applies. The LLM judge is never called offline: open-ended TinyRS rows score null.
+none of them applies; with `--each`, a JSON object with that `total` and each reward's own value (null: n/a). The LLM judge is never called offline: open-ended TinyRS rows score null.
 
 `--config` reads a GRPO recipe: `reward_funcs`, `reward_weights` and the RewardOptions fields (think_tag,
 answer_tag, format_mode, keywords, iou_mode, box_frame, caption_metric, completion_length_max_chars); other keys
@@ -180,6 +180,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--input", required=True, help="JSONL file of completions")
     parser.add_argument("--weights", help="one weight per reward, comma-separated (default: recipe, else 1 each)")
     parser.add_argument("--config", help="GRPO recipe YAML (configs/grpo/*.yaml) to take rewards and options from")
+    parser.add_argument(
+        "--each",
+        action="store_true",
+        help="print a JSON object per line: the weighted total and each reward's own (unweighted) value",
+    )
     parser.add_argument("--output", help="write the scores here instead of stdout")
     defaults = RewardOptions()
     for name in OPTION_FIELDS:
@@ -249,11 +254,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             row = parse_line(line, task)
             # One line at a time, so that a row a reward cannot use (a box frame without the image size) is named.
-            scores.extend(score_rows(names, weights, [row], options))
+            (total,) = score_rows(names, weights, [row], options)
+            if args.each:
+                each = {name: score_rows([name], [1.0], [row], options)[0] for name in names}
+                scores.append(json.dumps({"total": total, **each}))
+            else:
+                scores.append("null" if total is None else json.dumps(total))
         except (InputError, ValueError) as error:
             _error(f"{args.input}:{number}: {error}")
             return 1
-    text = "".join(("null" if value is None else json.dumps(value)) + "\n" for value in scores)
+    text = "".join(line + "\n" for line in scores)
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")
     else:

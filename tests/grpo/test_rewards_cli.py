@@ -55,6 +55,20 @@ def test_cli_scores_one_line_per_input_line(tmp_path, capsys, argv, expected):
     assert [json.loads(value) for value in out.splitlines()] == expected
 
 
+def test_cli_each_shows_every_reward_beside_the_total(tmp_path, capsys):
+    path = write_lines(tmp_path / "in.jsonl", SAMCHAT_LINES)
+    code, out, err = run(
+        ["--reward", "format,samchat_keyword", "--weights", "1,0.5", "--each", "--input", path], capsys
+    )
+    assert (code, err) == (0, "")
+    assert [json.loads(value) for value in out.splitlines()] == [
+        {"total": 1.5, "format": 1.0, "samchat_keyword": 1.0},
+        {"total": 1.0, "format": 1.0, "samchat_keyword": 0.0},
+        {"total": 0.5, "format": 0.0, "samchat_keyword": 1.0},
+        {"total": 1.0, "format": 1.0, "samchat_keyword": None},  # not a SAMChat row: the keyword reward is n/a
+    ]
+
+
 def test_cli_writes_the_output_file(tmp_path, capsys):
     path = write_lines(tmp_path / "in.jsonl", SAMCHAT_LINES[:2])
     output = tmp_path / "scores.txt"
