@@ -12,8 +12,10 @@ that was interrupted resumes from its latest checkpoint (the trainers look for `
 
 DATA is where the Hub datasets were downloaded, one folder per dataset, named as on the Hub:
     huggingface-cli download --repo-type dataset aybora/SAMData-300-Train --local-dir DATA/SAMData-300-Train
-(likewise SAMData-300-Test, VHM_VersaD, VHM_dataset_sft, VHM_dataset_grpo, scorers_datasets_eval). GeoVLM-R1's data is
-not released: its pipeline reads DATA/geovlm/{sft.json, <task>.jsonl, images/} in the formats of SPEC 2.1 and 2.4.
+(likewise SAMData-300-Test, VHM_VersaD, VHM_dataset_sft, VHM_dataset_grpo, scorers_datasets_eval). GeoVLM-R1's own
+SFT data is not released: its SFT stage reads DATA/geovlm/{sft.json, images/} (SPEC 2.1); its GRPO stages read
+EarthDial's training shards and its evaluation EarthDial-Bench, both from DATA/EarthDial-Dataset
+(akshaydudhane/EarthDial-Dataset, docs/EARTHDIAL.md 2).
 """
 
 from __future__ import annotations
@@ -145,8 +147,10 @@ GEOVLM = [
         "--data_root", "{data}/EarthDial-Dataset",
     ), after=("geovlm_sft",)),
     Stage("eval_geovlm_r1", "eval", None, (
-        "--model", "{stage:geovlm_r1}", "--tasks", "geovlm", "--data-root", "{data}/geovlm",
-        "--prompt-style", "qwen2vl", "--reasoning", "--paper-model", "geovlm_r1", "--output-dir", "{out}/eval/geovlm_r1",
+        # GeoVLM-R1 reports on EarthDial-Bench (docs/EARTHDIAL.md): the benchmark folder of the same Hub dataset.
+        "--model", "{stage:geovlm_r1}", "--tasks", "earthdial",
+        "--data-root", "{data}/EarthDial-Dataset/Eardial_downstream_task_datasets",
+        "--reasoning", "--paper-model", "geovlm_r1", "--output-dir", "{out}/eval/geovlm_r1",
     ), after=("geovlm_r1",)),
 ]  # fmt: skip
 
