@@ -40,9 +40,9 @@ from common import earthdial as ed
 from common.data import DataError
 from common.metrics import exact_match, multilabel_f1
 from common.parsing import extract_answer
+from common.prompts import DEFAULT_SYSTEM, GEOVLM_R1_SYSTEM
 
 from .base import MissingDataError, PromptOptions, Row, ScoreOptions, Task, error_row, paper_rows
-from .geovlm import system_text
 
 FAMILY = "earthdial"
 
@@ -68,6 +68,12 @@ _HIT_UAV_GROUNDING = (
 )
 VQA_SUFFIX = "Answer the question using a single word."
 XBD_SUFFIX = "Answer in single word."
+
+
+def system_text(options: PromptOptions) -> str:
+    # With --reasoning, the system prompt GeoVLM-R1's GRPO stages train under here (common.prompts.GEOVLM_R1_SYSTEM,
+    # ours: the think / answer layout and the 0-100 boxes these scorers read), so training and evaluation ask alike.
+    return GEOVLM_R1_SYSTEM if options.reasoning else DEFAULT_SYSTEM
 
 
 def _replace(pair: tuple[str, str]) -> Callable[[str], str]:

@@ -422,3 +422,12 @@ def test_report_prints_geovlm_r1_paper_numbers_beside_ours():
     text = markdown({"paper_model": "geovlm_r1", "tasks": {"earthdial_aid": result, "earthdial_rsvqa_lr": vqa}})
     assert "| earthdial_aid | accuracy | 0.5000 | 0.2500 | 0.8846 | 0 |" in text
     assert "| earthdial_rsvqa_lr | average | 0.9000 | 0.8000 | 0.9266 | 0 |" in text
+
+
+def test_reasoning_asks_with_the_system_prompt_grpo_trains_under():
+    from common.prompts import DEFAULT_SYSTEM, GEOVLM_R1_SYSTEM
+    from eval.tasks import TASKS, PromptOptions
+
+    task = TASKS["earthdial_aid"]
+    assert task.system(PromptOptions(reasoning=True)) == GEOVLM_R1_SYSTEM  # as grpo.data renders EarthDial rows
+    assert task.system(PromptOptions()) == DEFAULT_SYSTEM
