@@ -85,7 +85,7 @@ def test_the_paper_plan_covers_every_family_on_training_shards(repo_root, monkey
 def test_change_captioning_stage_trains_on_image_pairs(repo_root, tiny_model_dir, synthetic_dir, tmp_path):
     # One stage on the two-image LEVIR-style training shard with the demo recipe (CPU sizes). earthdial_caption
     # scores the tiny model's text against the five references; completion_length adds the group variance that
-    # makes gradients non-zero (PLATFORM.md test pitfall). Took ~25 s on 2 cores.
+    # makes gradients non-zero (PLATFORM.md test pitfall). Took 13 s on 2 idle cores (42 s on a loaded machine).
     stages = [{"task": "change_captioning", "shards": ["training_set/Change_Detection_Shards/LEVIR_CC"]}]
     plan = write_plan(tmp_path, stages, recipe="configs/grpo/demo.yaml")
     out = tmp_path / "run"
