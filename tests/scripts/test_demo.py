@@ -61,7 +61,8 @@ def test_readme_check_names_the_rows_that_differ(tmp_path):
         }.items()
     }
     readme = tmp_path / "README.md"
-    readme.write_text("\n".join([*report.readme_table(metrics), ""]))
+    # Another table further down with a row named like a checkpoint (the README's stages table has a GRPO row).
+    readme.write_text("\n".join([*report.readme_table(metrics), "", "| stage | entry |", "| GRPO | grpo.train |", ""]))
     assert report.check_readme(metrics, readme) == []
     readme.write_text(readme.read_text().replace("| GRPO | 0.900 |", "| GRPO | 0.795 |"))
     assert report.check_readme(metrics, readme) == ["| GRPO | 0.900 | 1.000 | 0.800 | 0.900 |"]
