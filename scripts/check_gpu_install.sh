@@ -103,7 +103,7 @@ if write_lock:
     sys.exit(0)
 drift = {name: version for name, version in resolved.items() if lock.get(name) != version}
 if drift:
-    sys.exit(f"[check-gpu] resolved outside constraints-gpu.txt (regenerate with 'make lock-gpu'): {drift}")
+    sys.exit(f"[check-gpu] resolved outside constraints-gpu.txt (regenerate with 'bash scripts/check_gpu_install.sh --lock'): {drift}")
 shown = ("torch", "torchvision", "transformers", "trl", "peft", "accelerate", "deepspeed", "vllm", "flash-attn",
          "liger-kernel", "bitsandbytes", "nvidia-cuda-runtime")
 print("[check-gpu] resolved", len(resolved), "packages, all as pinned in constraints-gpu.txt:")
