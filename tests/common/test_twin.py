@@ -7,16 +7,13 @@ tokenizer and processor end to end."""
 import gc
 import json
 import math
-import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 
 import pytest
 import torch
 from safetensors import safe_open
+
+from tests.serve_process import start_serve
 
 pytestmark = pytest.mark.slow
 
@@ -113,46 +110,11 @@ def test_eval_run_two_images(twin_dir, synthetic_dir, tmp_path):
     assert task["paper"]["tp"] + task["paper"]["fp"] + task["paper"]["tn"] + task["paper"]["fn"] == 2
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_web_demo_page(twin_dir, repo_root, tmp_path):
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "eval.serve",
-            "--model",
-            str(twin_dir),
-            "--port",
-            str(port),
-            "--examples-dir",
-            str(tmp_path / "no-dataset"),
-        ],  # fmt: skip
-        cwd=repo_root,
-        env={**os.environ, "TMPDIR": str(tmp_path)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process, page = start_serve(twin_dir, repo_root, tmp_path, ready_within=240)
     try:
-        deadline = time.monotonic() + 240
-        while True:
-            assert process.poll() is None, process.stderr.read()[-3000:]
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
-                    page = response.read().decode()
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "server not ready after 240 s"
-            time.sleep(1)
         assert "gradio" in page.lower()
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/config", timeout=10) as response:
+        with urllib.request.urlopen(f"{process.url}/config", timeout=10) as response:
             assert "SAMChat check" in response.read().decode()
     finally:
         process.terminate()

@@ -1,18 +1,13 @@
 """The web demo with the real Qwen2 vocabulary, where `<reasoning>` and `<answer>` are several tokens each: no tag
 fragment reaches a pane while streaming; and the server removes its example folder when it is terminated."""
 
-import os
 import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 
 from common.qwen_tokenizer import load_qwen2_tokenizer
 from eval.serve_core import NO_REASONING, hold_back_partial_tag, split_reply
+from tests.serve_process import start_serve
 
 REPLY = "<reasoning>Two ring roads and a launch pad.</reasoning><answer>A missile site.</answer>"
 FRAGMENTS = ("<", "<r", "<reason", "</", "</reason", "<answer", "</answer", "<ans")
@@ -53,48 +48,13 @@ def test_hold_back_partial_tag(text, held):
     assert hold_back_partial_tag(text) == held
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_sigterm_removes_the_example_folder(tiny_model_dir, repo_root, tmp_path):
     # issue 16: SIGTERM left /tmp/rs_r1_serve_* behind (tempfile's `with` never ran). ~20 s: imports, model, Gradio.
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "eval.serve",
-            "--model",
-            str(tiny_model_dir),
-            "--port",
-            str(port),
-            "--examples-dir",
-            str(tmp_path / "no-dataset"),
-        ],  # fmt: skip
-        cwd=repo_root,
-        env={**os.environ, "TMPDIR": str(scratch)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process, _ = start_serve(tiny_model_dir, repo_root, scratch, ready_within=120)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert process.poll() is None, process.stderr.read()[-3000:]
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "server not ready after 120 s"
-            time.sleep(0.5)
         assert len(list(scratch.glob("rs_r1_serve_*"))) == 1  # the examples are there while it serves
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 128 + signal.SIGTERM

@@ -25,6 +25,9 @@ from PIL import Image
 import grpo.judge as judge_module
 from grpo.judge import COUNT_NAMES, GRADING_PROMPT, Judge, JudgeConfig, image_sha256
 
+# The released grading text, written out by hand once, not taken from the code.
+from tests.grpo.test_released_rewards import UPSTREAM_PROMPT as UPSTREAM_SYSTEM
+
 KEY = "sk-test-0123456789-SECRET"
 KEY_ENV = "RS_R1_TEST_JUDGE_KEY"
 MODEL = "judge-test-model"
@@ -451,21 +454,6 @@ def test_key_never_in_logs_reprs_or_cache(fake, tmp_path, caplog):
 def test_config_validation(overrides, message):
     with pytest.raises(ValueError, match=message):
         JudgeConfig(**overrides)
-
-
-# The released grading text (SPEC 5), written out here by hand: a leading space, lines 1-3 end with a space,
-# lines 2-5 start with four spaces, a final newline, upstream's typos kept.
-UPSTREAM_SYSTEM = (
-    " You are a teacher who is checking the answer of a student model. The student is trying to analyze the given"
-    " image answer the given question. \n"
-    "    Since these will get open ended answers, there are not correct responses. However, we can still grade its"
-    " quality. \n"
-    "    I would like you to analyze this image and analyze the reponse of my model and grade it between 0-10, based"
-    " on its explanatory abilities, quality of responses, choice of words etc. \n"
-    "    Your only response should be a number between 0 to 10. \n"
-    "    Question will be given in the <question> </question> tags. Answer of the student model will be given in the"
-    " <answer> </answer> tags.\n"
-)
 
 
 def recording_client(reply: str = "8"):
