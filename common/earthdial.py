@@ -181,6 +181,17 @@ def match_one_to_one(preds: Sequence[Sequence[float]], truths: Sequence[Sequence
     return matched
 
 
+def strict_box_counts(prediction: str, truth: str, threshold: float) -> tuple[int, int]:
+    """(hits, predicted boxes) of one row under the strict protocol of every box metric: lenient parsing, the angle
+    kept, one-to-one matching, and a prediction without a box counts as one miss.
+
+    >>> strict_box_counts("no box", "[[0, 0, 10, 10, 0]]", 0.5)
+    (0, 1)
+    """
+    preds = parse_rotated_boxes(prediction)
+    return match_one_to_one(preds, parse_rotated_boxes(truth), threshold), max(1, len(preds))
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Tokenizer and WordNet
 
@@ -386,8 +397,8 @@ def refer_precision(
         if size_group not in REFER_SIZE_GROUPS:
             raise ValueError(f"row {index}: size_group must be one of {REFER_SIZE_GROUPS}, got {size_group!r}")
         if strict:
-            preds, truths = parse_rotated_boxes(prediction), parse_rotated_boxes(truth)
-            hit, total = match_one_to_one(preds, truths, threshold), max(1, len(preds))
+            truths = parse_rotated_boxes(truth)  # also counted below: single / multiple
+            hit, total = strict_box_counts(prediction, truth, threshold)
         else:
             preds, truths = parse_refer_boxes(prediction), parse_refer_boxes(truth)
             hit, total = sum(_first_hit_upstream(p, truths, threshold) for p in preds), len(preds)
@@ -414,9 +425,8 @@ def xbd_precision(rows: Iterable[tuple[str, str]], *, threshold: float, strict: 
     hits = total = malformed = 0
     for prediction, truth in rows:
         if strict:
-            preds, truths = parse_rotated_boxes(prediction), parse_rotated_boxes(truth)
-            hits += match_one_to_one(preds, truths, threshold)
-            total += max(1, len(preds))
+            hit, boxes = strict_box_counts(prediction, truth, threshold)
+            hits, total = hits + hit, total + boxes
             continue
         truths = parse_xbd_boxes(truth)
         for pred in parse_xbd_boxes(prediction):
@@ -443,10 +453,8 @@ def grounding_precision(
     hits = total = kept = 0
     for prediction, truth in rows:
         if strict:
-            preds, truths = parse_rotated_boxes(prediction), parse_rotated_boxes(truth)
-            hits += match_one_to_one(preds, truths, threshold)
-            total += max(1, len(preds))
-            kept += 1
+            hit, boxes = strict_box_counts(prediction, truth, threshold)
+            hits, total, kept = hits + hit, total + boxes, kept + 1
             continue
         truths = parse_grounding_boxes(truth)
         if len(truths) >= GROUNDING_BOX_CAP:

