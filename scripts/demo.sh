@@ -7,7 +7,7 @@
 #
 # Every step is skipped when its output is complete, so an interrupted demo resumes where it stopped
 # (`make clean` starts over). Knobs, all optional (the CI test runs a reduced demo with them):
-#   DEMO_OUT=outputs/demo  DEMO_SIZE=demo|small  DEMO_SEED=0
+#   DEMO_OUT=outputs/demo  DEMO_SIZE=demo|small  DEMO_SEED=0 (one seed for the tiny model, the data and both trainers)
 #   SFT_ARGS / GRPO_ARGS / EVAL_ARGS: extra arguments appended to each stage (e.g. SFT_ARGS="--max_steps 5")
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,12 +48,12 @@ step "CoT SFT on synthetic SAMData (configs/sft/demo.yaml) -> $OUT/sft"
 trained "$OUT/sft" || $PY -m sft.train --config configs/sft/demo.yaml \
   --model_name_or_path "$OUT/tiny" \
   --data_path "$D/samdata/train/sam_300_reasoning_inst.json" --image_folder "$D/samdata/train" \
-  --output_dir "$OUT/sft" ${SFT_ARGS:-}
+  --output_dir "$OUT/sft" --seed "$SEED" ${SFT_ARGS:-}
 
 step "GRPO from the SFT checkpoint (configs/grpo/demo.yaml) -> $OUT/grpo"
 # shellcheck disable=SC2086
 trained "$OUT/grpo" || $PY -m grpo.train --config configs/grpo/demo.yaml \
-  --model_name_or_path "$OUT/sft" --dataset_name "$D/samdata/grpo" --output_dir "$OUT/grpo" ${GRPO_ARGS:-}
+  --model_name_or_path "$OUT/sft" --dataset_name "$D/samdata/grpo" --output_dir "$OUT/grpo" --seed "$SEED" ${GRPO_ARGS:-}
 
 for pair in base:"$OUT/tiny" sft:"$OUT/sft" grpo:"$OUT/grpo"; do
   name=${pair%%:*}
