@@ -51,7 +51,7 @@ class Stage:
         return Path(self.output_dir) / DONE
 
 
-STAGE_KEYS = ("task", "shards", "overrides")
+STAGE_KEYS = ("task", "shards", "overrides")  # a stage written as a mapping; anything else is a typo
 
 
 def _check_overrides(path: str, where: str, value: object) -> None:
