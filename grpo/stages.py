@@ -5,10 +5,12 @@
         [--output_dir O] [--stages classification,vqa] [--any_grpo_field value ...]
     torchrun --nproc_per_node 4 -m grpo.stages --config configs/grpo/geovlm_stages.yaml ...
 
-Stage i trains with its task's recipe (`recipe`, e.g. configs/grpo/geovlm_{task}.yaml) on <data_root>/<task>.jsonl
-with images in <data_root>/images, or, for a stage given as `{task: T, shards: [...]}`, on those EarthDial shards
-under <data_root> (format earthdial, every shard with task T; an optional `overrides` list adds that stage's own
-options), writes <output_dir>/stages/<NN>_<task>/ and marks it done with `stage.json`. A
+Every stage trains with the plan's one recipe (`recipe`: configs/grpo/geovlm_r1.yaml; a `{task}` in it is
+replaced by the stage's task) on <data_root>/<task>.jsonl with images in <data_root>/images (a stage given as a task
+name, or as `{task: T}`), or, for a stage given as `{task: T, shards: [...]}`, on those EarthDial shards under
+<data_root> (format earthdial, every shard with task T). Options on top of the recipe, later ones winning: the plan's
+`overrides` (what the plan changes for all its stages), the stage's own `overrides` (what differs for its task),
+then the command line. Stage i writes <output_dir>/stages/<NN>_<task>/ and marks it done with `stage.json`. A
 rerun skips finished stages and resumes the interrupted one from its newest checkpoint, so resuming works stage by
 stage. The last stage's model and processor are copied to <output_dir>, which is then a loadable checkpoint. Every
 unrecognised option goes to every stage (e.g. --max_steps 100, --report_to none).
@@ -42,11 +44,21 @@ class Stage:
     recipe: str
     output_dir: str
     shards: tuple[str, ...] = ()  # EarthDial shard folders relative to data_root; () = the JSONL layout
-    overrides: tuple[str, ...] = ()  # this stage's own options, before the command line's
+    overrides: tuple[str, ...] = ()  # the plan's options then this stage's own, before the command line's
 
     @property
     def done_marker(self) -> Path:
         return Path(self.output_dir) / DONE
+
+
+STAGE_KEYS = ("task", "shards", "overrides")  # a stage written as a mapping; anything else is a typo
+
+
+def _check_overrides(path: str, where: str, value: object) -> None:
+    # Scalars only: YAML numbers and booleans become their text (`"1024"`, `True`); a list or mapping cannot be an
+    # option value, and a string would be split into characters.
+    if not isinstance(value, list) or not all(isinstance(item, (str, int, float)) for item in value):
+        raise SystemExit(f"{path}: {where}'overrides' must be a list of options and values (strings or numbers)")
 
 
 def load_plan(path: str) -> dict:
@@ -57,12 +69,21 @@ def load_plan(path: str) -> dict:
     if not isinstance(plan, dict) or not isinstance(plan.get("stages"), list) or not plan["stages"]:
         raise SystemExit(f"{path}: needs a non-empty 'stages' list of task names")
     for position, entry in enumerate(plan["stages"]):
-        if isinstance(entry, dict):
-            shards = entry.get("shards")
-            if not isinstance(entry.get("task"), str) or not isinstance(shards, list) or not shards:
-                raise SystemExit(f"{path}: stage {position}: needs 'task' (a string) and 'shards' (a non-empty list)")
-            if not isinstance(entry.get("overrides", []), list):
-                raise SystemExit(f"{path}: stage {position}: 'overrides' must be a list")
+        if not isinstance(entry, dict):
+            continue  # a task name: a JSONL stage with no options of its own
+        unknown = sorted(set(entry) - set(STAGE_KEYS))
+        if unknown:
+            raise SystemExit(f"{path}: stage {position}: unknown keys {unknown} (known: {', '.join(STAGE_KEYS)})")
+        if not isinstance(entry.get("task"), str):
+            raise SystemExit(f"{path}: stage {position}: needs 'task' (a string)")
+        shards = entry.get("shards")  # absent: the JSONL layout
+        if "shards" in entry and not (isinstance(shards, list) and shards and all(isinstance(s, str) for s in shards)):
+            raise SystemExit(
+                f"{path}: stage {position}: 'shards' must be a non-empty list of folders (leave it out for the JSONL "
+                "layout)"
+            )
+        _check_overrides(path, f"stage {position}: ", entry.get("overrides") or [])
+    _check_overrides(path, "", plan.get("overrides") or [])
     for key in ("recipe", "data_root", "output_dir", "model_name_or_path"):
         if not isinstance(plan.get(key), str):
             raise SystemExit(f"{path}: needs '{key}' (a string)")
@@ -85,7 +106,8 @@ def plan_stages(plan: dict, output_dir: str, only: list[str] | None = None) -> l
             raise SystemExit(f"stage {task}: no recipe {recipe}")
         folder = os.path.join(output_dir, "stages", f"{index:02d}_{task}")
         shards = tuple(str(shard) for shard in entry.get("shards", ()))
-        overrides = tuple(str(value) for value in entry.get("overrides", ()))
+        options = [*(plan.get("overrides") or ()), *(entry.get("overrides") or ())]
+        overrides = tuple(str(value) for value in options)
         stages.append(Stage(index, task, recipe, folder, shards, overrides))
     return stages
 
@@ -142,7 +164,6 @@ def run(plan_path: str, *, model: str | None, data_root: str | None, output_dir:
     model = model or plan["model_name_or_path"]
     data_root = data_root or plan["data_root"]
     output_dir = output_dir or plan["output_dir"]
-    overrides = [*map(str, plan.get("overrides") or []), *overrides]
     stages = plan_stages(plan, output_dir, only)
     for position, stage in enumerate(stages):
         last = position == len(stages) - 1

@@ -1,7 +1,7 @@
 """Score completions offline with the GRPO rewards, to check a reward on hand-written answers before a run.
 
     python -m grpo.rewards --reward format,tinyrs_accuracy --input completions.jsonl [--weights 1,0.5]
-    python -m grpo.rewards --config configs/grpo/geovlm_detection.yaml --input completions.jsonl --output scores.txt
+    python -m grpo.rewards --config configs/grpo/geovlm_r1.yaml --input completions.jsonl --output scores.txt
 
 Input: one JSON object per line, `{"completion": str (or a list of chat messages), "solution": str (or a number),
 "task": str}` plus, where a reward needs them, `reward_method`, `question`, `image_size` [w, h] and `input_size`

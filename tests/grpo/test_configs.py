@@ -13,7 +13,7 @@ from grpo.train import parse_args
 
 PAPER = ["samchat_zero", "samchat_r1", "tinyrs_r1"]
 GEOVLM_TASKS = ["classification", "vqa", "counting", "multilabel", "referring_detection", "detection", "captioning"]
-RECIPES = [*PAPER, *(f"geovlm_{task}" for task in GEOVLM_TASKS), "demo"]
+RECIPES = [*PAPER, "geovlm_r1", "demo"]
 # bf16 needs a GPU, and TRL checks at parse time that this process's share of a step holds whole groups of G: the
 # paper recipes' one prompt per GPU needs 4 processes. The CPU test adapts both and checks the file's values apart.
 CPU = ["--bf16", "false", "--use_cpu", "true", "--per_device_train_batch_size", "4"]
@@ -34,7 +34,7 @@ def test_every_recipe_loads_and_states_its_launch_command(repo_root, name):
     assert len(training.reward_weights) == len(script.reward_funcs) == 2
 
 
-@pytest.mark.parametrize("name", [*PAPER, *(f"geovlm_{task}" for task in GEOVLM_TASKS)])
+@pytest.mark.parametrize("name", [*PAPER, "geovlm_r1"])
 def test_paper_recipes_have_the_paper_settings(repo_root, name):
     raw = yaml.safe_load((repo_root / "configs" / "grpo" / f"{name}.yaml").read_text())
     assert raw["bf16"] is True and raw["gradient_checkpointing"] is True
@@ -56,7 +56,8 @@ def test_paper_recipes_have_the_paper_settings(repo_root, name):
         ("samchat_zero", ["format", "samchat_keyword"], "reasoning", "search", "imagefolder", 64, 8192),
         ("samchat_r1", ["format", "samchat_keyword"], "reasoning", "search", "imagefolder", 64, 8192),
         ("tinyrs_r1", ["format", "tinyrs_accuracy"], "reasoning", "search", "tinyrs_grpo", 64, 8192),
-        ("geovlm_detection", ["format", "geovlm_accuracy"], "think", "fullmatch", "jsonl", 1, 2048),
+        # the EarthDial plan's values; the JSONL plan's are tested in test_geovlm_plans.py
+        ("geovlm_r1", ["format", "earthdial_accuracy"], "think", "fullmatch", "earthdial", 1, 512),
     ],
 )
 def test_recipe_rewards_tags_and_lengths(repo_root, name, rewards, think, mode, fmt, epochs, length):
@@ -86,12 +87,12 @@ def test_cli_overrides_win(repo_root):
     assert (script.iou_mode, script.judge_policy) == ("upstream", "skip")
 
 
-def test_geovlm_stage_plan_names_a_recipe_per_stage(repo_root):
-    # The JSONL-layout plan (the EarthDial-shard plan, geovlm_stages.yaml, is tested in test_earthdial_stages.py).
+def test_geovlm_stage_plan_names_its_recipe(repo_root):
+    # The JSONL-layout plan (the EarthDial-shard plan, geovlm_stages.yaml, is tested in test_earthdial_stages.py;
+    # every stage's arguments in test_geovlm_plans.py).
     plan = load_plan(str(repo_root / "configs/grpo/geovlm_jsonl_stages.yaml"))
     assert plan["stages"] == GEOVLM_TASKS
-    for task in plan["stages"]:
-        assert (repo_root / plan["recipe"].format(task=task)).is_file()
+    assert plan["recipe"] == "configs/grpo/geovlm_r1.yaml" and (repo_root / plan["recipe"]).is_file()
 
 
 @pytest.mark.parametrize(
@@ -162,7 +163,7 @@ VLLM_SERVER_CASES = [
     # a module with --config: the model comes from that file
     (
         {"SLURM_GPUS_ON_NODE": "5", "VLLM_GPUS": "1"},
-        ["grpo.train", "--config", "configs/grpo/geovlm_vqa.yaml"],
+        ["grpo.train", "--config", "configs/grpo/geovlm_r1.yaml"],
         "CUDA_VISIBLE_DEVICES=4 ",
         "--model Qwen/Qwen2.5-VL-3B-Instruct ",
         "--nproc_per_node=4 ",

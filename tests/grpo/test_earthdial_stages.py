@@ -13,7 +13,7 @@ from common.synthetic_earthdial import EARTHDIAL_SHARDS
 from grpo.stages import Stage, load_plan, main, plan_stages, stage_argv
 
 
-def write_plan(tmp_path, stages, recipe="configs/grpo/geovlm_earthdial.yaml"):
+def write_plan(tmp_path, stages, recipe="configs/grpo/geovlm_r1.yaml"):
     plan = {"model_name_or_path": "start", "data_root": "data", "output_dir": "out", "recipe": recipe, "stages": stages}
     path = tmp_path / "plan.yaml"
     path.write_text(yaml.safe_dump(plan))
@@ -28,11 +28,11 @@ def test_shard_stages_become_earthdial_runs(repo_root, tmp_path, monkeypatch):
     ]
     planned = plan_stages(load_plan(str(write_plan(tmp_path, stages))), "runs/g")
     assert planned == [
-        Stage(1, "vqa", "configs/grpo/geovlm_earthdial.yaml", "runs/g/stages/01_vqa", ("a/LR", "a/HR"), ()),
+        Stage(1, "vqa", "configs/grpo/geovlm_r1.yaml", "runs/g/stages/01_vqa", ("a/LR", "a/HR"), ()),
         Stage(
             2,
             "change_captioning",
-            "configs/grpo/geovlm_earthdial.yaml",
+            "configs/grpo/geovlm_r1.yaml",
             "runs/g/stages/02_change_captioning",
             ("b/LEVIR",),
             ("--max_completion_length", "1024"),
@@ -40,7 +40,7 @@ def test_shard_stages_become_earthdial_runs(repo_root, tmp_path, monkeypatch):
     ]
     # The stage's own overrides come before the command line's, so the command line wins.
     assert stage_argv(planned[1], "runs/g/stages/01_vqa", "D", ["--max_steps", "5"]) == [
-        "--config", "configs/grpo/geovlm_earthdial.yaml",
+        "--config", "configs/grpo/geovlm_r1.yaml",
         "--model_name_or_path", "runs/g/stages/01_vqa",
         "--dataset_name", "D/b/LEVIR",
         "--dataset_format", "earthdial",
@@ -55,8 +55,8 @@ def test_shard_stages_become_earthdial_runs(repo_root, tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     ("stages", "message"),
     [
-        # A shard stage without shards.
-        ([{"task": "vqa", "shards": []}], r"stage 0: needs 'task' \(a string\) and 'shards'"),
+        # A shard stage with an empty shard list (no `shards` key at all is a JSONL stage).
+        ([{"task": "vqa", "shards": []}], r"stage 0: 'shards' must be a non-empty list"),
         # A shard stage without a task.
         ([{"shards": ["a"]}], r"stage 0: needs 'task'"),
         # Overrides that are not a list.

@@ -14,7 +14,7 @@ def write_plan(tmp_path, **fields):
         "model_name_or_path": "start",
         "data_root": "data",
         "output_dir": "out",
-        "recipe": "configs/grpo/geovlm_{task}.yaml",
+        "recipe": "configs/grpo/geovlm_r1.yaml",
         "stages": ["classification", "vqa", "counting"],
         **fields,
     }
@@ -38,9 +38,9 @@ def test_plan_order_paths_and_subsets(repo_root, tmp_path, monkeypatch):
 
 
 def test_stage_arguments_chain_the_models():
-    stage = Stage(2, "vqa", "configs/grpo/geovlm_vqa.yaml", "o/stages/02_vqa")
+    stage = Stage(2, "vqa", "configs/grpo/geovlm_r1.yaml", "o/stages/02_vqa")
     assert stage_argv(stage, "o/stages/01_classification", "D", ["--max_steps", "5"]) == [
-        "--config", "configs/grpo/geovlm_vqa.yaml",
+        "--config", "configs/grpo/geovlm_r1.yaml",
         "--model_name_or_path", "o/stages/01_classification",
         "--dataset_name", "D/vqa.jsonl",
         "--dataset_format", "jsonl",

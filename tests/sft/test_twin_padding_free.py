@@ -1,5 +1,6 @@
 """One padding-free SFT step of the full-size Qwen2-VL-2B twin (common/twin.py), LoRA, bf16 on CPU: the real shapes
-and the real tokenizer through sft.train (measured 2026-12-01 on 2 cores: see the test's comment)."""
+and the real tokenizer through sft.train (measured 2026-12-01 on 2 cores: see the test's comment). The twin is
+tests/conftest.py's session fixture `twin_dir`, the one tests/common/test_twin.py uses: built once per session."""
 
 import json
 import subprocess
@@ -15,13 +16,6 @@ GIB = 1024**3
 PEAK_RSS = [sys.executable, "-c", "import resource, subprocess, sys; code = subprocess.run(sys.argv[1:]).returncode; "
             "print('peak_rss_kb', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr); "
             "sys.exit(code)"]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def twin_dir(tmp_path_factory, qwen2_tokenizer_dir):
-    from common.twin import build_twin
-
-    return build_twin(tmp_path_factory.mktemp("twin"), seed=0)
 
 
 def test_twin_sft_step_padding_free(repo_root, twin_dir, synthetic_dir, tmp_path):
