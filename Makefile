@@ -13,7 +13,7 @@ export TOKENIZERS_PARALLELISM := false
 # DeepSpeed JIT-compiles its CPU ops once; keep them between runs.
 export TORCH_EXTENSIONS_DIR ?= $(CURDIR)/outputs/.torch_extensions
 
-.PHONY: install tokenizer demo test test-slow test-all lint format lock clean
+.PHONY: install tokenizer demo demo-spread test test-slow test-all lint format lock clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ install: $(VENV)/.installed tokenizer .nltk_data/corpora/wordnet/lexnames
 
 demo: $(VENV)/.installed
 	bash scripts/demo.sh
+
+# The demo at seeds 0-2 and on AVX2 kernels, side by side (README: how far the figures move).
+demo-spread: $(VENV)/.installed
+	bash scripts/demo_spread.sh
 
 # Fast suite (README's test command; CI runs it): everything not marked slow or browser.
 test: install

@@ -2,12 +2,14 @@
 
     python scripts/demo_report.py --demo-dir outputs/demo
     python scripts/demo_report.py --demo-dir outputs/demo --check-readme README.md   # README states these figures?
+    python scripts/demo_report.py --spread seed0=outputs/spread/seed0 seed1=outputs/spread/seed1 ...   # runs side by side
 
 Reads `<demo>/eval/{base,sft,grpo}/metrics.json` (written by eval.run) and the trainers' `trainer_state.json`
 (SFT loss, GRPO rewards); writes `<demo>/report.md`, `sft_loss.png`, `grpo_rewards.png`, `f1_by_checkpoint.png`.
 The figures are whatever the run produced: the report states them, it does not judge them. `--check-readme`
 compares them with the demo table of README.md (paper protocol, three decimals) and exits 1, printing the table the
 README should hold, when they differ: `make demo` runs it, and a slow test runs the full demo and requires a match.
+`--spread` prints one row per finished demo (paper protocol), as `make demo-spread` does for seeds and CPU kernels.
 """
 
 from __future__ import annotations
@@ -158,11 +160,39 @@ def check_readme(metrics: dict[str, dict], readme: Path) -> list[str]:
     return [line for line in expected[2:] if line not in stated]
 
 
+SPREAD_HEADER = "| run | base F1 | SFT F1 | GRPO F1 | GRPO precision | GRPO recall | GRPO accuracy |"
+
+
+def spread_table(runs: dict[str, dict[str, dict]]) -> list[str]:
+    """One row per demo run (label -> its checkpoints' metrics), paper protocol: how far the figures move with the
+    seed or the CPU's kernels."""
+    lines = [SPREAD_HEADER, "|---|---|---|---|---|---|---|"]
+    for label, metrics in runs.items():
+        grpo = metrics["grpo"]["paper"]
+        cells = [metrics["base"]["paper"]["f1"], metrics["sft"]["paper"]["f1"], *(grpo[c] for c in COLUMNS)]
+        lines.append(f"| {label} | " + " | ".join(f"{value:.3f}" for value in cells) + " |")
+    return lines
+
+
+def spread_runs(specs: list[str]) -> dict[str, dict[str, dict]]:
+    runs = {}
+    for spec in specs:
+        label, sep, folder = spec.partition("=")
+        if not sep or not label or not folder:
+            raise SystemExit(f"--spread takes LABEL=DEMO_DIR, got {spec!r}")
+        runs[label] = {name: samdata_metrics(Path(folder) / "eval" / name) for name in CHECKPOINTS}
+    return runs
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--demo-dir", type=Path, default=Path("outputs/demo"))
     parser.add_argument("--check-readme", type=Path, metavar="README.md", help="compare with the README's demo table")
+    parser.add_argument("--spread", nargs="+", metavar="LABEL=DEMO_DIR", help="print finished demos side by side")
     args = parser.parse_args(argv)
+    if args.spread:
+        print("\n".join(spread_table(spread_runs(args.spread))))
+        return 0
     if args.check_readme:
         metrics = {name: samdata_metrics(args.demo_dir / "eval" / name) for name in CHECKPOINTS}
         wrong = check_readme(metrics, args.check_readme)

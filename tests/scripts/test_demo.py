@@ -78,3 +78,20 @@ def test_full_demo_gives_the_readme_figures(tmp_path):
     run = subprocess.run(["bash", "scripts/demo.sh"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
     assert "README.md: the demo table matches this run" in run.stdout, run.stderr[-2000:]
+
+
+def test_spread_table_has_one_row_per_run(tmp_path):
+    report = _demo_report()
+    for run, grpo_f1 in (("a", 0.925), ("b", 0.039)):
+        for name, f1 in (("base", 0.0), ("sft", 0.684), ("grpo", grpo_f1)):
+            folder = tmp_path / run / "eval" / name
+            folder.mkdir(parents=True)
+            paper = {"f1": f1, "precision": 1.0, "recall": f1 / 2, "accuracy": 0.5}
+            (folder / "metrics.json").write_text(json.dumps({"tasks": {"samdata": {"paper": paper, "strict": paper}}}))
+    runs = report.spread_runs([f"seed 0={tmp_path / 'a'}", f"seed 1={tmp_path / 'b'}"])
+    assert report.spread_table(runs)[2:] == [
+        "| seed 0 | 0.000 | 0.684 | 0.925 | 1.000 | 0.463 | 0.500 |",
+        "| seed 1 | 0.000 | 0.684 | 0.039 | 1.000 | 0.019 | 0.500 |",
+    ]
+    with pytest.raises(SystemExit, match="LABEL=DEMO_DIR"):
+        report.spread_runs([str(tmp_path / "a")])
