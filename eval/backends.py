@@ -14,6 +14,7 @@ reply eval records. The chat template is the checkpoint's own (the processor's),
 
 from __future__ import annotations
 
+import argparse
 import logging
 import threading
 from collections.abc import Iterator, Sequence
@@ -282,6 +283,23 @@ class VLLMBackend:
             [request], max_new_tokens=max_new_tokens, stop=stop, sampling=sampling, progress=False
         )
         yield generation.text
+
+
+MODEL_OPTIONS = ("dtype", "attn_implementation", "min_pixels", "max_pixels")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The backend's model options as command-line flags, the same in eval.run and the web demo, so the demo sees
+    an image as the evaluation does."""
+    parser.add_argument("--dtype", default="auto", help="auto: bf16 on a GPU that has it, else fp32")
+    parser.add_argument("--attn-implementation", default="auto", help="hf backend only (vLLM picks its own kernels)")
+    parser.add_argument("--min-pixels", type=int, default=None)
+    parser.add_argument("--max-pixels", type=int, default=None)
+
+
+def model_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options add_model_arguments parsed, as load_backend takes them."""
+    return {key: getattr(args, key) for key in MODEL_OPTIONS}
 
 
 def load_backend(name: str, model: str, **options: Any) -> HFBackend | VLLMBackend:

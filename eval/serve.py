@@ -25,7 +25,7 @@ import gradio as gr
 import numpy as np
 
 from common.synthetic import render_scene
-from eval.backends import BACKENDS, HFBackend, VLLMBackend, load_backend
+from eval.backends import BACKENDS, HFBackend, VLLMBackend, add_model_arguments, load_backend, model_options
 from eval.serve_core import (
     MAX_UPLOAD_BYTES,
     NO_REASONING,
@@ -156,16 +156,12 @@ def _flag(positive: bool) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m eval.serve", description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="checkpoint directory or Hub id (Qwen2-VL / Qwen2.5-VL)")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind; loopback unless you mean to share")
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--backend", choices=BACKENDS, default="hf")
-    # The model options of eval.run, with its names and defaults: the demo sees an image as the evaluation does.
-    parser.add_argument("--dtype", default="auto", help="auto: bf16 on a GPU that has it, else fp32")
-    parser.add_argument("--attn-implementation", default="auto", help="hf backend only")
-    parser.add_argument("--min-pixels", type=int, default=None)
-    parser.add_argument("--max-pixels", type=int, default=None)
+    add_model_arguments(parser)  # eval.run's --dtype, --attn-implementation, --min-pixels, --max-pixels
     parser.add_argument(
         "--examples-dir",
         type=Path,
@@ -182,14 +178,7 @@ def main(argv: list[str] | None = None) -> int:
 
     max_bytes = int(args.max_upload_mb * 2**20)
     logger.info("loading %s (%s backend)", args.model, args.backend)
-    backend = load_backend(
-        args.backend,
-        args.model,
-        dtype=args.dtype,
-        attn_implementation=args.attn_implementation,
-        min_pixels=args.min_pixels,
-        max_pixels=args.max_pixels,
-    )
+    backend = load_backend(args.backend, args.model, **model_options(args))
     # SIGTERM (kill, systemd, a test harness) ends the process as Ctrl-C does, through the `with` below, so the
     # example-image folder /tmp/rs_r1_serve_* is removed instead of left behind.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))

@@ -2,6 +2,7 @@
 building and sampling parameters (vLLM itself is GPU-only and not installed here: a recording fake stands in for its
 engine), stop tokens."""
 
+import argparse
 import importlib.util
 import sys
 import types
@@ -13,7 +14,9 @@ from eval.backends import (
     Request,
     Sampling,
     VLLMBackend,
+    add_model_arguments,
     load_backend,
+    model_options,
     render_prompt,
     stop_token_ids,
     vllm_requests,
@@ -121,3 +124,21 @@ def test_vllm_backend_serves_batch_and_stream_through_one_engine(fake_vllm, tiny
                       "skip_special_tokens": True}  # fmt: skip
     assert progress is False
     assert len(backend.llm.calls) == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "options"),
+    [
+        # defaults: everything resolved by common.modeling from availability, the checkpoint's pixel limits
+        ([], {"dtype": "auto", "attn_implementation": "auto", "min_pixels": None, "max_pixels": None}),
+        # eval.run's and the demo's spelling of the same four options
+        (
+            ["--dtype", "bfloat16", "--attn-implementation", "sdpa", "--min-pixels", "3136", "--max-pixels", "50176"],
+            {"dtype": "bfloat16", "attn_implementation": "sdpa", "min_pixels": 3136, "max_pixels": 50176},
+        ),
+    ],
+)
+def test_model_arguments(argv, options):
+    parser = argparse.ArgumentParser()
+    add_model_arguments(parser)
+    assert model_options(parser.parse_args(argv)) == options
