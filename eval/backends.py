@@ -1,15 +1,23 @@
-"""Generation backends: `hf` (transformers `generate`, batched with left padding; CPU or GPU) and `vllm` (GPU, one
-batched `LLM.generate` call; optional import).
+"""Generation backends, the one generation stack of evaluation and the web demo: `hf` (transformers `generate`,
+batched with left padding; CPU or GPU) and `vllm` (GPU, one batched `LLM.generate` call; optional import).
 
-Both take the same requests (chat messages + one RGB image, or several in prompt order) and decode greedily, stopping at the task's stop tokens,
-so a predictions file does not depend on which backend wrote it beyond numerical noise. The chat template is the
-checkpoint's own (the processor's), rendered the same way for both.
+Each backend loads the model once (common.modeling: pixel limits, dtype, attention) and serves two calls over the
+same request preparation, chat-template rendering, stop tokens and decoding settings:
+- `generate(requests, ...)`: a batch, for eval.generate's predictions files;
+- `stream(request, ...)`: one request, yielding the reply so far, for the web demo (vLLM's offline engine has no
+  token streaming, so it yields the whole reply once).
+Both take the same requests (chat messages + one RGB image, or several in prompt order), stop at the given stop
+tokens and decode greedily unless a `Sampling` with a temperature above 0 is given (the demo's sliders), so a
+predictions file does not depend on which backend wrote it beyond numerical noise, and the demo's greedy reply is the
+reply eval records. The chat template is the checkpoint's own (the processor's), rendered the same way for both.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +44,35 @@ class Generation:
     input_size: list[int] | None = None  # [w, h] of the image as the model saw it (after the processor's resize)
 
 
+@dataclass(frozen=True)
+class Sampling:
+    """How the next token is picked: greedy at temperature 0 (the evaluation's decoding), else sampled from the
+    temperature-scaled distribution cut to its top_p nucleus. No top-k: the same two knobs mean the same on both
+    backends (vLLM's top_k is off by default; transformers' must be switched off explicitly)."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.temperature >= 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+
+GREEDY = Sampling()
+
+
+def check_max_new_tokens(max_new_tokens: int) -> int:
+    if max_new_tokens < 1:
+        raise ValueError(f"max new tokens must be >= 1, got {max_new_tokens}")
+    return max_new_tokens
+
+
 def render_prompt(processor: Any, messages: list[dict]) -> str:
     """The prompt text of one request: the checkpoint's chat template with the assistant turn opened."""
     return processor.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
@@ -53,7 +90,8 @@ def stop_token_ids(tokenizer: Any, stop: Sequence[str]) -> list[int]:
 
 
 class HFBackend:
-    """transformers generate over left-padded batches; greedy, the model's own generation config replaced."""
+    """transformers generate over left-padded batches, or one request streamed; the model's own generation config
+    replaced by the request's decoding settings."""
 
     name = "hf"
 
@@ -62,6 +100,8 @@ class HFBackend:
         self.processor = processor
         # Decoder-only batched generation needs the prompts flush right, so every row's next token is at the end.
         self.processor.tokenizer.padding_side = "left"
+        # One generation at a time: the demo queues requests (concurrency 1), this lock keeps direct callers honest.
+        self._lock = threading.Lock()
 
     @classmethod
     def from_pretrained(
@@ -83,12 +123,8 @@ class HFBackend:
         processor = load_processor(name_or_path, min_pixels=min_pixels, max_pixels=max_pixels, padding_side="left")
         return cls(model, processor)
 
-    def generate(self, requests: Sequence[Request], *, max_new_tokens: int, stop: Sequence[str]) -> list[Generation]:
-        import torch
-        from transformers import GenerationConfig
-
-        tokenizer = self.processor.tokenizer
-        inputs = self.processor(
+    def _inputs(self, requests: Sequence[Request]) -> Any:
+        return self.processor(
             text=[render_prompt(self.processor, r.messages) for r in requests],
             # One image per request keeps the flat list; several images per request go as one list each.
             images=[r.images[0] for r in requests]
@@ -97,17 +133,40 @@ class HFBackend:
             padding=True,
             return_tensors="pt",
         ).to(self.model.device)
-        # A fresh config: checkpoints ship sampling defaults (Qwen2-VL: top_k 1, temperature 0.01) that must not
-        # leak into a greedy evaluation.
-        config = GenerationConfig(
-            do_sample=False,
-            max_new_tokens=max_new_tokens,
+
+    def _config(self, max_new_tokens: int, stop: Sequence[str], sampling: Sampling) -> Any:
+        from transformers import GenerationConfig
+
+        tokenizer = self.processor.tokenizer
+        # A fresh config with every decoding knob set: transformers fills unset ones from the checkpoint's generation
+        # config (Qwen2-VL ships top_k 1, top_p 0.001, temperature 0.01), which must not leak into greedy evaluation
+        # nor turn the demo's sampling back into near-greedy decoding.
+        knobs = {} if sampling.greedy else {"temperature": sampling.temperature, "top_p": sampling.top_p, "top_k": 0}
+        return GenerationConfig(
+            do_sample=not sampling.greedy,
+            **knobs,
+            max_new_tokens=check_max_new_tokens(max_new_tokens),
             eos_token_id=stop_token_ids(tokenizer, stop),
             pad_token_id=tokenizer.pad_token_id,
         )
-        with torch.inference_mode():
+
+    def generate(
+        self,
+        requests: Sequence[Request],
+        *,
+        max_new_tokens: int,
+        stop: Sequence[str],
+        sampling: Sampling = GREEDY,
+    ) -> list[Generation]:
+        import torch
+
+        config = self._config(max_new_tokens, stop, sampling)
+        inputs = self._inputs(requests)
+        with self._lock, torch.inference_mode():
             output = self.model.generate(**inputs, generation_config=config)
-        texts = tokenizer.batch_decode(output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+        texts = self.processor.tokenizer.batch_decode(
+            output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True
+        )
         patch = self.processor.image_processor.patch_size
         grids = inputs["image_grid_thw"].tolist()
         # image_grid_thw has one row per image: a request's input_size is that of its first image.
@@ -115,13 +174,47 @@ class HFBackend:
         sizes = [[int(grids[i][2]) * patch, int(grids[i][1]) * patch] for i in firsts]
         return [Generation(text, size) for text, size in zip(texts, sizes)]
 
+    def stream(
+        self, request: Request, *, max_new_tokens: int, stop: Sequence[str], sampling: Sampling = GREEDY
+    ) -> Iterator[str]:
+        """The reply so far, each time TextIteratorStreamer decodes more of it (generation runs on a worker thread);
+        the last text yielded is what `generate([request], ...)` returns."""
+        import torch
+        from transformers import TextIteratorStreamer
+
+        config = self._config(max_new_tokens, stop, sampling)
+        inputs = self._inputs([request])
+        streamer = TextIteratorStreamer(
+            self.processor.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600
+        )
+        errors: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                with torch.inference_mode():
+                    self.model.generate(**inputs, generation_config=config, streamer=streamer)
+            except BaseException as exc:  # re-raised on the caller's thread below
+                errors.append(exc)
+                streamer.end()
+
+        with self._lock:
+            thread = threading.Thread(target=work, daemon=True)
+            thread.start()
+            text = ""
+            for piece in streamer:
+                text += piece
+                yield text
+            thread.join()
+        if errors:
+            raise errors[0]
+
 
 def vllm_requests(processor: Any, requests: Sequence[Request]) -> list[dict]:
     """vLLM's multi-modal prompt dicts: the rendered chat text and the image it refers to."""
     return [{"prompt": render_prompt(processor, r.messages), "multi_modal_data": {"image": r.image}} for r in requests]
 
 
-# The most images one prompt carries (EarthDial's MUDS and FMoW rows: four dates).
+# The most images one prompt carries (EarthDial's MUDS and FMoW rows: four dates; the demo's upload limit).
 MAX_IMAGES_PER_PROMPT = 4
 
 
@@ -160,18 +253,57 @@ class VLLMBackend:
         )
         self.processor = load_processor(name_or_path, **pixels)
 
-    def generate(self, requests: Sequence[Request], *, max_new_tokens: int, stop: Sequence[str]) -> list[Generation]:
-        params = self._vllm.SamplingParams(
-            temperature=0.0,
-            max_tokens=max_new_tokens,
+    def sampling_params(self, max_new_tokens: int, stop: Sequence[str], sampling: Sampling = GREEDY) -> Any:
+        return self._vllm.SamplingParams(
+            temperature=sampling.temperature,
+            top_p=sampling.top_p,
+            max_tokens=check_max_new_tokens(max_new_tokens),
             stop_token_ids=stop_token_ids(self.processor.tokenizer, stop),
             skip_special_tokens=True,
         )
-        outputs = self.llm.generate(vllm_requests(self.processor, requests), sampling_params=params, use_tqdm=True)
+
+    def generate(
+        self,
+        requests: Sequence[Request],
+        *,
+        max_new_tokens: int,
+        stop: Sequence[str],
+        sampling: Sampling = GREEDY,
+        progress: bool = True,
+    ) -> list[Generation]:
+        params = self.sampling_params(max_new_tokens, stop, sampling)
+        outputs = self.llm.generate(vllm_requests(self.processor, requests), sampling_params=params, use_tqdm=progress)
         return [Generation(output.outputs[0].text) for output in outputs]
+
+    def stream(
+        self, request: Request, *, max_new_tokens: int, stop: Sequence[str], sampling: Sampling = GREEDY
+    ) -> Iterator[str]:
+        """The offline engine has no token streaming: the whole reply, once."""
+        (generation,) = self.generate(
+            [request], max_new_tokens=max_new_tokens, stop=stop, sampling=sampling, progress=False
+        )
+        yield generation.text
+
+
+MODEL_OPTIONS = ("dtype", "attn_implementation", "min_pixels", "max_pixels")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The backend's model options as command-line flags, the same in eval.run and the web demo, so the demo sees
+    an image as the evaluation does."""
+    parser.add_argument("--dtype", default="auto", help="auto: bf16 on a GPU that has it, else fp32")
+    parser.add_argument("--attn-implementation", default="auto", help="hf backend only (vLLM picks its own kernels)")
+    parser.add_argument("--min-pixels", type=int, default=None)
+    parser.add_argument("--max-pixels", type=int, default=None)
+
+
+def model_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options add_model_arguments parsed, as load_backend takes them."""
+    return {key: getattr(args, key) for key in MODEL_OPTIONS}
 
 
 def load_backend(name: str, model: str, **options: Any) -> HFBackend | VLLMBackend:
+    """The backend `name` on checkpoint `model`; options: dtype, attn_implementation (hf only), min/max_pixels."""
     if name == "hf":
         return HFBackend.from_pretrained(model, **options)
     if name == "vllm":

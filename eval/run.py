@@ -25,7 +25,7 @@ from pathlib import Path
 from common.data import DataError
 from common.provenance import CARD_FILE, add_eval_to_card, read_run_record
 
-from .backends import BACKENDS, load_backend
+from .backends import BACKENDS, add_model_arguments, load_backend, model_options
 from .generate import GenerationSummary, generate_task, read_predictions, write_json_atomic
 from .report import PAPER_NUMBERS, headline, write_report
 from .score import score_rows
@@ -64,10 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, default=None, help="first N samples of each task")
     parser.add_argument("--force", action="store_true", help="regenerate predictions that already exist")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="override the task default (SPEC 6)")
-    parser.add_argument("--dtype", default="auto", help="auto: bf16 on a GPU that has it, else fp32")
-    parser.add_argument("--attn-implementation", default="auto")
-    parser.add_argument("--min-pixels", type=int, default=None)
-    parser.add_argument("--max-pixels", type=int, default=None)
+    add_model_arguments(parser)  # --dtype, --attn-implementation, --min-pixels, --max-pixels
     parser.add_argument("--box-frame", choices=BOX_FRAMES, default="pixels", help="GeoVLM box answers' frame")
     parser.add_argument("--no-meteor", action="store_true", help="skip METEOR (JVM) for GeoVLM captioning")
     parser.add_argument("--paper-model", choices=sorted(PAPER_NUMBERS), default=None, help="paper numbers to show")
@@ -113,14 +110,7 @@ def run(args: argparse.Namespace) -> dict:
         nonlocal backend
         if backend is None:
             logger.info("loading %s with the %s backend", args.model, args.backend)
-            backend = load_backend(
-                args.backend,
-                args.model,
-                dtype=args.dtype,
-                attn_implementation=args.attn_implementation,
-                min_pixels=args.min_pixels,
-                max_pixels=args.max_pixels,
-            )
+            backend = load_backend(args.backend, args.model, **model_options(args))
         return backend
 
     header = {

@@ -1,11 +1,13 @@
 """Web demo: question any Qwen2-VL / Qwen2.5-VL checkpoint about aerial images in the browser (Gradio).
 
     python -m eval.serve --model outputs/demo/grpo [--host 127.0.0.1] [--port 7860] [--backend hf|vllm]
+        [--dtype auto] [--attn-implementation auto] [--min-pixels N] [--max-pixels N]
 
 Upload images (PNG, JPEG, GeoTIFF; converted to RGB as the data readers do), ask, and watch the answer stream.
 "Reasoning" asks with the R1 system prompt (SPEC 6.2) and shows the `<reasoning>` block and the answer apart;
 "SAMChat check" captions each image with the SAMData prompt (SPEC 6.1) and shows both protocols' verdicts. The logic
-lives in `eval.serve_core`; this module is the layout and the command line.
+lives in `eval.serve_core`; generation is eval's backend (`eval.backends`, loaded once with eval.run's model
+options); this module is the layout and the command line.
 """
 
 from __future__ import annotations
@@ -23,17 +25,18 @@ import gradio as gr
 import numpy as np
 
 from common.synthetic import render_scene
+from eval.backends import BACKENDS, HFBackend, VLLMBackend, add_model_arguments, load_backend, model_options
 from eval.serve_core import (
     MAX_UPLOAD_BYTES,
     NO_REASONING,
     Settings,
     UploadError,
     chat_messages,
-    load_generator,
     load_uploads,
     samchat_verdicts,
     samdata_messages,
     split_reply,
+    stream_reply,
 )
 
 logger = logging.getLogger(__name__)
@@ -63,7 +66,9 @@ def _paths(files: list | None) -> list[str]:
     return [f if isinstance(f, str) else f.name for f in files or []]
 
 
-def build_app(generator, examples: list[Path], *, max_bytes: int = MAX_UPLOAD_BYTES) -> gr.Blocks:
+def build_app(
+    backend: HFBackend | VLLMBackend, examples: list[Path], *, max_bytes: int = MAX_UPLOAD_BYTES
+) -> gr.Blocks:
     def preview(files):
         # The browser cannot display GeoTIFF or 16-bit PNG: show what the model will see instead.
         try:
@@ -71,7 +76,7 @@ def build_app(generator, examples: list[Path], *, max_bytes: int = MAX_UPLOAD_BY
         except UploadError as exc:
             return [], f"**Upload refused:** {exc}"
 
-    def ask(files, question, reasoning, temperature, max_new_tokens) -> Iterator[Outputs]:
+    def ask(files, question, reasoning, temperature, top_p, max_new_tokens) -> Iterator[Outputs]:
         try:
             images = load_uploads(_paths(files), max_bytes=max_bytes)
         except UploadError as exc:
@@ -81,9 +86,9 @@ def build_app(generator, examples: list[Path], *, max_bytes: int = MAX_UPLOAD_BY
             yield "", "", "**Ask a question first.**"
             return
         messages = chat_messages(question.strip(), len(images), reasoning=reasoning)
-        settings = Settings(float(temperature), int(max_new_tokens))
+        settings = Settings(float(temperature), int(max_new_tokens), float(top_p))
         text = ""
-        for text in generator.stream(messages, images, settings):
+        for text in stream_reply(backend, messages, images, settings):
             if reasoning:
                 thought, answer = split_reply(text, streaming=True)
                 yield answer, thought, "generating…"
@@ -94,19 +99,19 @@ def build_app(generator, examples: list[Path], *, max_bytes: int = MAX_UPLOAD_BY
         blank = "" if text.strip() else " (the reply was blank: try a temperature above 0)"
         yield answer, thought, f"done: {len(images)} image(s), {'reasoning' if reasoning else 'plain'} prompt{blank}"
 
-    def check(files, temperature, max_new_tokens) -> Iterator[Outputs]:
+    def check(files, temperature, top_p, max_new_tokens) -> Iterator[Outputs]:
         try:
             images = load_uploads(_paths(files), max_bytes=max_bytes)
         except UploadError as exc:
             yield "", "", f"**Upload refused:** {exc}"
             return
-        settings = Settings(float(temperature), int(max_new_tokens))
+        settings = Settings(float(temperature), int(max_new_tokens), float(top_p))
         captions: list[str] = []
         rows = ["| image | paper (substring) | strict (whole word, not negated) |", "|---|---|---|"]
         # SAMData asks about one image per request (SPEC 6.1), so each upload is captioned and judged on its own.
         for number, image in enumerate(images, 1):
             caption = ""
-            for caption in generator.stream(samdata_messages(), [image], settings):
+            for caption in stream_reply(backend, samdata_messages(), [image], settings):
                 yield "\n\n".join([*captions, f"[image {number}] {caption}"]), "", "\n".join(rows)
             captions.append(f"[image {number}] {caption.strip()}")
             verdict = samchat_verdicts(caption)
@@ -129,6 +134,7 @@ def build_app(generator, examples: list[Path], *, max_bytes: int = MAX_UPLOAD_BY
                     temperature = gr.Slider(
                         0.0, 1.5, value=0.0, step=0.05, label="Temperature (0 = greedy)", elem_id="temperature"
                     )
+                    top_p = gr.Slider(0.05, 1.0, value=1.0, step=0.05, label="Top p (when sampling)", elem_id="top-p")
                     max_new_tokens = gr.Slider(16, 2048, value=256, step=16, label="Max new tokens")
                 with gr.Row():
                     ask_button = gr.Button("Ask", variant="primary", elem_id="ask")
@@ -139,8 +145,8 @@ def build_app(generator, examples: list[Path], *, max_bytes: int = MAX_UPLOAD_BY
         outputs = [answer_pane, reasoning_pane, status]
         files.change(preview, inputs=[files], outputs=[gallery, status])
         reasoning.change(lambda on: gr.Textbox(visible=on, value=NO_REASONING if on else ""), reasoning, reasoning_pane)
-        ask_button.click(ask, [files, question, reasoning, temperature, max_new_tokens], outputs)
-        check_button.click(check, [files, temperature, max_new_tokens], outputs)
+        ask_button.click(ask, [files, question, reasoning, temperature, top_p, max_new_tokens], outputs)
+        check_button.click(check, [files, temperature, top_p, max_new_tokens], outputs)
     # One generation at a time: the model is not shared safely between concurrent requests.
     return app.queue(default_concurrency_limit=1)
 
@@ -150,11 +156,12 @@ def _flag(positive: bool) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m eval.serve", description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="checkpoint directory or Hub id (Qwen2-VL / Qwen2.5-VL)")
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind; loopback unless you mean to share")
     parser.add_argument("--port", type=int, default=7860)
-    parser.add_argument("--backend", choices=("hf", "vllm"), default="hf")
+    parser.add_argument("--backend", choices=BACKENDS, default="hf")
+    add_model_arguments(parser)  # eval.run's --dtype, --attn-implementation, --min-pixels, --max-pixels
     parser.add_argument(
         "--examples-dir",
         type=Path,
@@ -171,13 +178,13 @@ def main(argv: list[str] | None = None) -> int:
 
     max_bytes = int(args.max_upload_mb * 2**20)
     logger.info("loading %s (%s backend)", args.model, args.backend)
-    generator = load_generator(args.backend, args.model)
+    backend = load_backend(args.backend, args.model, **model_options(args))
     # SIGTERM (kill, systemd, a test harness) ends the process as Ctrl-C does, through the `with` below, so the
     # example-image folder /tmp/rs_r1_serve_* is removed instead of left behind.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     with tempfile.TemporaryDirectory(prefix="rs_r1_serve_") as tmp:
         examples = example_images(Path(tmp), args.examples_dir)
-        app = build_app(generator, examples, max_bytes=max_bytes)
+        app = build_app(backend, examples, max_bytes=max_bytes)
         app.launch(
             server_name=args.host,
             server_port=args.port,

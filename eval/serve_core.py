@@ -1,31 +1,39 @@
-"""The web demo's logic, apart from its layout (`eval.serve`): upload checks, prompts, reply splitting, verdicts and
-streamed generation. Everything here is testable without a browser or a web server.
+"""The web demo's logic, apart from its layout (`eval.serve`): upload checks, prompts, reply splitting, verdicts, and
+the call into the generation backend. Everything here is testable without a browser or a web server.
 
-The prompts are the evaluation's own: the reasoning switch uses the R1 system prompt of SPEC 6.2, the SAMChat check
-is the `samdata` task's request (SPEC 6.1), and the reply is split and judged with the same functions the scorers
-use, so what the demo shows is what the benchmark would count.
+Generation is the evaluation's own stack: the demo streams through the backend eval.run uses (eval.backends: one
+model load, one prompt rendering, one stop-token list, greedy at temperature 0). The prompts are the evaluation's
+own: the reasoning switch uses the R1 system prompt of SPEC 6.2, the SAMChat check is the `samdata` task's request
+(SPEC 6.1), and the reply is split and judged with the same functions the scorers use, so what the demo shows is what
+the benchmark would count.
 """
 
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from PIL import Image
 
 from common.data import DataError, load_image
 from common.parsing import extract_answer, scorers_answer
 from common.prompts import DEFAULT_SYSTEM, REASONING_SYSTEM
-from eval.backends import render_prompt, stop_token_ids
+from eval.backends import (
+    MAX_IMAGES_PER_PROMPT,
+    HFBackend,
+    Request,
+    Sampling,
+    VLLMBackend,
+    check_max_new_tokens,
+)
 from eval.tasks import TASKS, PromptOptions
 from eval.tasks.base import QWEN_STOP
 from eval.tasks.samdata import predicted_positive
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # a large GeoTIFF tile fits; anything bigger is refused before decoding
-MAX_IMAGES = 4  # Qwen2-VL's context holds a few images at the default pixel limits
+# Qwen2-VL's context holds a few images at the default pixel limits; the vLLM engine is built for as many.
+MAX_IMAGES = MAX_IMAGES_PER_PROMPT
 # Shown in the reasoning pane when the reply has no complete `<reasoning>` block (the untrained tiny model never
 # writes one); the answer pane then shows the whole reply, as the ScoreRS parser reads it (SPEC 6.2).
 NO_REASONING = "(no <reasoning>…</reasoning> block in the reply)"
@@ -130,107 +138,26 @@ def samchat_verdicts(caption: str) -> dict[str, bool]:
 
 @dataclass(frozen=True)
 class Settings:
-    temperature: float = 0.0  # 0 = greedy, the evaluation's decoding
+    """The demo's decoding sliders; temperature 0 is greedy, the evaluation's decoding."""
+
+    temperature: float = 0.0
     max_new_tokens: int = 256
+    top_p: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
-        if self.max_new_tokens < 1:
-            raise ValueError(f"max new tokens must be >= 1, got {self.max_new_tokens}")
+        # The backends' own checks, so a bad slider value fails here with the message a backend call would give.
+        Sampling(self.temperature, self.top_p)
+        check_max_new_tokens(self.max_new_tokens)
+
+    @property
+    def sampling(self) -> Sampling:
+        return Sampling(self.temperature, self.top_p)
 
 
-class HFStreamer:
-    """transformers generation on a worker thread, yielding the reply so far as TextIteratorStreamer decodes it."""
-
-    def __init__(self, model: Any, processor: Any):
-        self.model = model.eval()
-        self.processor = processor
-        # One request at a time: the app queues requests (concurrency 1), this lock keeps direct callers honest.
-        self._lock = threading.Lock()
-
-    @classmethod
-    def from_pretrained(cls, name_or_path: str) -> HFStreamer:
-        import torch
-
-        from common.modeling import load_model_and_processor
-
-        model, processor = load_model_and_processor(name_or_path)
-        if torch.cuda.is_available() and model.device.type == "cpu":
-            model = model.to("cuda")
-        return cls(model, processor)
-
-    def stream(self, messages: list[dict], images: Sequence[Image.Image], settings: Settings) -> Iterator[str]:
-        import torch
-        from transformers import GenerationConfig, TextIteratorStreamer
-
-        tokenizer = self.processor.tokenizer
-        inputs = self.processor(
-            text=[render_prompt(self.processor, messages)], images=list(images), return_tensors="pt"
-        ).to(self.model.device)
-        sampling = settings.temperature > 0
-        # A fresh config, as in eval: checkpoint sampling defaults must not leak into greedy decoding.
-        config = GenerationConfig(
-            do_sample=sampling,
-            temperature=settings.temperature if sampling else None,
-            max_new_tokens=settings.max_new_tokens,
-            eos_token_id=stop_token_ids(tokenizer, QWEN_STOP),
-            pad_token_id=tokenizer.pad_token_id,
-        )
-        streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
-        errors: list[BaseException] = []
-
-        def work() -> None:
-            try:
-                with torch.inference_mode():
-                    self.model.generate(**inputs, generation_config=config, streamer=streamer)
-            except BaseException as exc:  # re-raised on the caller's thread below
-                errors.append(exc)
-                streamer.end()
-
-        with self._lock:
-            thread = threading.Thread(target=work, daemon=True)
-            thread.start()
-            text = ""
-            for piece in streamer:
-                text += piece
-                yield text
-            thread.join()
-        if errors:
-            raise errors[0]
-
-
-class VLLMGenerator:
-    """vLLM offline engine (GPU): no token streaming in its offline API, so the whole reply arrives at once."""
-
-    def __init__(self, name_or_path: str):
-        try:
-            import vllm
-        except ImportError as exc:
-            raise RuntimeError(
-                "--backend vllm needs the vllm package (GPU only): pip install vllm, or use --backend hf"
-            ) from exc
-        from common.modeling import load_processor
-
-        self._vllm = vllm
-        self.llm = vllm.LLM(model=name_or_path, limit_mm_per_prompt={"image": MAX_IMAGES})
-        self.processor = load_processor(name_or_path)
-
-    def stream(self, messages: list[dict], images: Sequence[Image.Image], settings: Settings) -> Iterator[str]:
-        params = self._vllm.SamplingParams(
-            temperature=settings.temperature,
-            max_tokens=settings.max_new_tokens,
-            stop_token_ids=stop_token_ids(self.processor.tokenizer, QWEN_STOP),
-            skip_special_tokens=True,
-        )
-        request = {"prompt": render_prompt(self.processor, messages), "multi_modal_data": {"image": list(images)}}
-        (output,) = self.llm.generate([request], sampling_params=params, use_tqdm=False)
-        yield output.outputs[0].text
-
-
-def load_generator(backend: str, model: str) -> HFStreamer | VLLMGenerator:
-    if backend == "hf":
-        return HFStreamer.from_pretrained(model)
-    if backend == "vllm":
-        return VLLMGenerator(model)
-    raise ValueError(f"backend must be 'hf' or 'vllm', got {backend!r}")
+def stream_reply(
+    backend: HFBackend | VLLMBackend, messages: list[dict], images: Sequence[Image.Image], settings: Settings
+) -> Iterator[str]:
+    """The reply so far as the backend streams it (eval's backend, loaded once): the Qwen2-VL stop tokens every
+    task uses, the demo's sliders for decoding."""
+    request = Request(messages, list(images))
+    return backend.stream(request, max_new_tokens=settings.max_new_tokens, stop=QWEN_STOP, sampling=settings.sampling)

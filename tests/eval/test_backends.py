@@ -1,13 +1,28 @@
 """Backend plumbing that needs only the tiny model's processor: the fully rendered prompt (snapshot), vLLM request
-building (vLLM itself is GPU-only and not installed here), stop tokens."""
+building and sampling parameters (vLLM itself is GPU-only and not installed here: a recording fake stands in for its
+engine), stop tokens."""
 
+import argparse
 import importlib.util
+import sys
+import types
 
 import pytest
 from PIL import Image
 
-from eval.backends import Request, VLLMBackend, render_prompt, stop_token_ids, vllm_requests
+from eval.backends import (
+    Request,
+    Sampling,
+    VLLMBackend,
+    add_model_arguments,
+    load_backend,
+    model_options,
+    render_prompt,
+    stop_token_ids,
+    vllm_requests,
+)
 from eval.tasks import TASKS, PromptOptions
+from eval.tasks.base import QWEN_STOP
 
 
 @pytest.fixture(scope="module")
@@ -56,3 +71,74 @@ def test_stop_tokens(processor):
 def test_vllm_missing_is_a_clear_error():
     with pytest.raises(RuntimeError, match="--backend vllm needs the vllm package"):
         VLLMBackend("some/model")
+
+
+class FakeLLM:
+    """vllm.LLM's offline interface as VLLMBackend calls it: records the engine options and each generate call."""
+
+    def __init__(self, **options):
+        self.options = options
+        self.calls = []
+
+    def generate(self, prompts, *, sampling_params, use_tqdm):
+        self.calls.append((prompts, sampling_params, use_tqdm))
+        return [types.SimpleNamespace(outputs=[types.SimpleNamespace(text=f"reply {i}")]) for i in range(len(prompts))]
+
+
+@pytest.fixture
+def fake_vllm(monkeypatch):
+    module = types.ModuleType("vllm")
+    module.LLM = FakeLLM
+    module.SamplingParams = lambda **params: params
+    monkeypatch.setitem(sys.modules, "vllm", module)
+
+
+def test_vllm_backend_serves_batch_and_stream_through_one_engine(fake_vllm, tiny_model_dir):
+    backend = load_backend("vllm", str(tiny_model_dir), dtype="auto", attn_implementation="auto", max_pixels=50176)
+    assert backend.llm.options == {
+        "model": str(tiny_model_dir),
+        "dtype": "auto",
+        "seed": 0,
+        "limit_mm_per_prompt": {"image": 4},
+        "mm_processor_kwargs": {"max_pixels": 50176},
+    }
+    image = Image.new("RGB", (32, 32))
+    one = Request(TASKS["samdata"].messages({"id": "0_a.png"}, PromptOptions()), image)
+    two = Request(TASKS["samdata"].messages({"id": "1_b.png"}, PromptOptions()), [image])
+    stop_ids = stop_token_ids(backend.processor.tokenizer, QWEN_STOP)
+
+    # eval's batch: greedy, one engine call for every request, with a progress bar
+    assert [g.text for g in backend.generate([one, two], max_new_tokens=8, stop=QWEN_STOP)] == ["reply 0", "reply 1"]
+    prompts, params, progress = backend.llm.calls[-1]
+    assert prompts == vllm_requests(backend.processor, [one, two])
+    assert params == {"temperature": 0.0, "top_p": 1.0, "max_tokens": 8, "stop_token_ids": stop_ids,
+                      "skip_special_tokens": True}  # fmt: skip
+    assert progress is True
+
+    # the demo's stream: the same engine and request building, the sliders' sampling, the whole reply at once
+    streamed = backend.stream(two, max_new_tokens=12, stop=QWEN_STOP, sampling=Sampling(0.7, 0.8))
+    assert list(streamed) == ["reply 0"]
+    prompts, params, progress = backend.llm.calls[-1]
+    assert prompts == vllm_requests(backend.processor, [two])
+    assert params == {"temperature": 0.7, "top_p": 0.8, "max_tokens": 12, "stop_token_ids": stop_ids,
+                      "skip_special_tokens": True}  # fmt: skip
+    assert progress is False
+    assert len(backend.llm.calls) == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "options"),
+    [
+        # defaults: everything resolved by common.modeling from availability, the checkpoint's pixel limits
+        ([], {"dtype": "auto", "attn_implementation": "auto", "min_pixels": None, "max_pixels": None}),
+        # eval.run's and the demo's spelling of the same four options
+        (
+            ["--dtype", "bfloat16", "--attn-implementation", "sdpa", "--min-pixels", "3136", "--max-pixels", "50176"],
+            {"dtype": "bfloat16", "attn_implementation": "sdpa", "min_pixels": 3136, "max_pixels": 50176},
+        ),
+    ],
+)
+def test_model_arguments(argv, options):
+    parser = argparse.ArgumentParser()
+    add_model_arguments(parser)
+    assert model_options(parser.parse_args(argv)) == options

@@ -5,11 +5,11 @@ import pytest
 from PIL import Image
 
 from common.prompts import DEFAULT_SYSTEM, REASONING_SYSTEM, SAMDATA_PROMPT
+from eval.backends import HFBackend
 from eval.serve import example_images
 from eval.serve_core import (
     MAX_IMAGES,
     NO_REASONING,
-    HFStreamer,
     Settings,
     UploadError,
     chat_messages,
@@ -17,6 +17,7 @@ from eval.serve_core import (
     samchat_verdicts,
     samdata_messages,
     split_reply,
+    stream_reply,
     validate_upload,
 )
 
@@ -138,10 +139,17 @@ def test_load_uploads_all_or_none(tmp_path):
         load_uploads([good] * (MAX_IMAGES + 1))
 
 
-@pytest.mark.parametrize(("temperature", "max_new_tokens"), [(-0.1, 10), (0.0, 0)])
-def test_settings_refuse_bad_values(temperature, max_new_tokens):
-    with pytest.raises(ValueError):
-        Settings(temperature, max_new_tokens)
+@pytest.mark.parametrize(
+    ("temperature", "max_new_tokens", "top_p", "message"),
+    [
+        (-0.1, 10, 1.0, "temperature must be >= 0"),
+        (0.0, 0, 1.0, "max new tokens must be >= 1"),
+        (1.0, 10, 0.0, "top_p must be in"),
+    ],
+)
+def test_settings_refuse_bad_values(temperature, max_new_tokens, top_p, message):
+    with pytest.raises(ValueError, match=message):
+        Settings(temperature, max_new_tokens, top_p)
 
 
 def test_example_images_rendered_when_no_dataset(tmp_path):
@@ -159,16 +167,16 @@ def test_example_images_from_samdata_test_folder(tmp_path, synthetic_dir):
 
 
 @pytest.mark.slow
-def test_hf_streamer_yields_growing_prefixes(tiny_model_dir):
-    streamer = HFStreamer.from_pretrained(str(tiny_model_dir))
+def test_hf_backend_streams_growing_prefixes(tiny_model_dir):
+    backend = HFBackend.from_pretrained(str(tiny_model_dir))
     image = Image.new("RGB", (56, 56), (90, 120, 60))
     messages = chat_messages("What is shown?", 1, reasoning=False)
-    greedy = list(streamer.stream(messages, [image], Settings(0.0, 12)))
+    greedy = list(stream_reply(backend, messages, [image], Settings(0.0, 12)))
     assert len(greedy) >= 2
     assert all(later.startswith(earlier) for earlier, later in zip(greedy, greedy[1:]))
     # greedy decoding is deterministic: the same request streams the same reply
-    assert list(streamer.stream(messages, [image], Settings(0.0, 12)))[-1] == greedy[-1]
-    assert list(streamer.stream(messages, [image], Settings(1.0, 12)))
+    assert list(stream_reply(backend, messages, [image], Settings(0.0, 12)))[-1] == greedy[-1]
+    assert list(stream_reply(backend, messages, [image], Settings(1.0, 12, 0.9)))
 
 
 def test_validate_upload_refuses_a_decompression_bomb_by_its_header(tmp_path):
