@@ -2,7 +2,7 @@
 
     python -m common.plan --config configs/sft/samchat_distill.yaml --gpus 4 --gpu-memory 80
     python -m common.plan --config configs/grpo/samchat_r1.yaml --gpus 4 --gpu-memory 80 --samples 300
-    python -m common.plan --config RECIPE.yaml --set lora_enable=true --set image_max_pixels=401408 ...
+    python -m common.plan --config RECIPE.yaml --set use_peft=true --set image_max_pixels=401408 ...
 
 - parameters: the checkpoint's config (a local `model_name_or_path` or --model; otherwise Qwen2-VL-2B-Instruct's, as
   every paper model has it: common.twin) on the meta device, total and trainable per part (vision / merger / llm)
@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from common.flag_aliases import PAPER_SFT_ALIASES, translate_mapping
 
 GIB = 2**30
 # Measured on the 2B twin (benchmarks/twin_activations.py, bf16, sdpa, one sequence, forward + backward with frozen
@@ -61,6 +63,8 @@ def load_recipe(path: str | Path, overrides: list[str]) -> tuple[str, dict]:
             raise ValueError(f"--set {item!r}: expected KEY=VALUE")
         raw[key.strip()] = yaml.safe_load(value)
     stage = "grpo" if "num_generations" in raw or "reward_funcs" in raw else "sft"
+    if stage == "sft":  # the SFT papers' 2U1 names (lora_enable, lora_rank, bits, ...) as sft.train accepts them
+        raw, _ = translate_mapping(raw, PAPER_SFT_ALIASES, where=str(path))
     return stage, raw
 
 
@@ -119,7 +123,7 @@ def parameters(config: Any, stage: str, raw: dict) -> Parameters:
     largest = max(sum(p.numel() for p in m.parameters(recurse=False)) for m in model.modules())
     freeze_vision = bool(raw.get("freeze_vision_tower", False))
     if stage == "sft":
-        lora = bool(raw.get("lora_enable", False))
+        lora = bool(raw.get("use_peft", False))
         freeze_llm = bool(raw.get("freeze_llm", False))
         tune_merger = bool(raw.get("tune_merger", True))
         trainable = {
@@ -129,7 +133,7 @@ def parameters(config: Any, stage: str, raw: dict) -> Parameters:
         }
         frozen = sum(total.values()) - sum(trainable.values())
         if lora:
-            rank = int(raw.get("lora_rank", SFT_DEFAULT_LORA_RANK))
+            rank = int(raw.get("lora_r", SFT_DEFAULT_LORA_RANK))
             vision_lora = bool(raw.get("vision_lora", False))
 
             def match(name: str) -> bool:
@@ -328,7 +332,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
             lines.append("           - a lower image_max_pixels (fewer image tokens and patches per sample)")
         else:
             lines.append("           - ZeRO-3 with CPU offload (configs/deepspeed/zero3_offload.json)")
-            lines.append("           - LoRA (SFT: lora_enable + freeze_llm; GRPO: use_peft)")
+            lines.append("           - LoRA (use_peft; SFT also freeze_llm)")
     return Plan(lines=lines, memory_gib=total / GIB, fits=fits)
 
 

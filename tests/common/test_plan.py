@@ -53,7 +53,7 @@ def test_zero3_offload_uses_deepspeeds_estimator(distill):
     "overrides, trainable",
     [
         # LoRA rank 64 on the 7 projections of 28 layers: 28 x 64 x 41,216 = 73,859,072, plus the merger trained fully
-        (["lora_enable=true", "freeze_llm=true", "freeze_vision_tower=true"], "trainable 107,947,008 (vision 0.0M"),
+        (["use_peft=true", "freeze_llm=true", "freeze_vision_tower=true"], "trainable 107,947,008 (vision 0.0M"),
         # nothing but the merger: ln_q + 5120x5120 + 5120x1536 with biases
         (["freeze_llm=true", "freeze_vision_tower=true"], "trainable 34,087,936 (vision 0.0M, merger 34.1M, llm 0.0M)"),
     ],

@@ -4,16 +4,16 @@ per-module groups (vision tower / merger / rest x decay / no decay, SPEC 3)."""
 import pytest
 import torch
 
-from sft.configs import ModelArguments, SFTConfig
+from sft.configs import SFTModelArguments, SFTTrainingArguments
 from sft.modeling import build_model, lora_targets, param_groups, part_of_parameters, trainable_summary
 
 
 def model_args(model_dir, **kwargs):
-    return ModelArguments(model_name_or_path=str(model_dir), **kwargs)
+    return SFTModelArguments(model_name_or_path=str(model_dir), **kwargs)
 
 
 def training_args(tmp_path, **kwargs):
-    return SFTConfig(output_dir=str(tmp_path), use_cpu=True, report_to="none", **kwargs)
+    return SFTTrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none", **kwargs)
 
 
 def trainable_parts(model):
@@ -39,7 +39,7 @@ def test_full_finetuning_flags(tiny_model_dir, tmp_path, flags, parts):
         assert parameter.requires_grad == (part_of_parameters(model)[name] in parts), name
 
 
-LORA = {"lora_enable": True, "freeze_llm": True, "lora_rank": 4, "lora_alpha": 8}
+LORA = {"use_peft": True, "freeze_llm": True, "lora_r": 4, "lora_alpha": 8}
 
 
 @pytest.mark.parametrize(
@@ -89,7 +89,7 @@ def test_qlora_needs_cuda(tiny_model_dir, tmp_path):
     if torch.cuda.is_available():
         pytest.skip("GPU present")
     with pytest.raises(ValueError, match="needs a CUDA GPU"):
-        build_model(model_args(tiny_model_dir, **LORA, bits=4), training_args(tmp_path))
+        build_model(model_args(tiny_model_dir, **LORA, load_in_4bit=True), training_args(tmp_path))
 
 
 def test_param_groups(tiny_model_dir, tmp_path):
@@ -125,7 +125,7 @@ def test_param_groups(tiny_model_dir, tmp_path):
 def test_trainer_optimizer_carries_the_rates(tiny_model_dir, synthetic_dir, tmp_path, rates, expected):
     from common.modeling import load_processor
     from sft.data import SFTCollator, SFTDataset
-    from sft.trainer import SFTTrainer
+    from sft.trainer import PerModuleLRTrainer
 
     args = training_args(tmp_path, learning_rate=3e-5, weight_decay=0.1, **rates)
     model = build_model(model_args(tiny_model_dir), args)
@@ -134,7 +134,7 @@ def test_trainer_optimizer_carries_the_rates(tiny_model_dir, synthetic_dir, tmp_
 
     folder = synthetic_dir / "samdata" / "train"
     dataset = SFTDataset(read_llava(folder / "sam_300_inst.json", folder).records, processor)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset,
+    trainer = PerModuleLRTrainer(model=model, args=args, train_dataset=dataset,
                          data_collator=SFTCollator.from_processor(processor), processing_class=processor)  # fmt: skip
     optimizer = trainer.create_optimizer()
     lrs = {g["name"]: g["lr"] for g in optimizer.param_groups}
@@ -148,13 +148,13 @@ def test_length_grouped_sampler_uses_measured_lengths(tiny_model_dir, synthetic_
     from common.data import read_llava
     from common.modeling import load_processor
     from sft.data import SFTCollator, SFTDataset
-    from sft.trainer import SFTTrainer
+    from sft.trainer import PerModuleLRTrainer
 
     folder = synthetic_dir / "vhm"
     processor = load_processor(tiny_model_dir)
     dataset = SFTDataset(read_llava(folder / "list_sft_oversampled.json", folder).records, processor)
     args = training_args(tmp_path, train_sampling_strategy="group_by_length", per_device_train_batch_size=4)
-    trainer = SFTTrainer(model=build_model(model_args(tiny_model_dir), args), args=args, train_dataset=dataset,
+    trainer = PerModuleLRTrainer(model=build_model(model_args(tiny_model_dir), args), args=args, train_dataset=dataset,
                          data_collator=SFTCollator.from_processor(processor), processing_class=processor)  # fmt: skip
     sampler = trainer._get_train_sampler()
     assert isinstance(sampler, LengthGroupedSampler) and sampler.lengths == dataset.lengths
