@@ -32,7 +32,9 @@ class Alias:
 
 def _bits(value: Any) -> dict[str, bool]:
     if isinstance(value, bool) or value not in QUANT_BITS:
-        raise ValueError(f"bits={value!r}: must be one of {QUANT_BITS} (2U1's flag; canonical: load_in_4bit / load_in_8bit)")
+        raise ValueError(
+            f"bits={value!r}: must be one of {QUANT_BITS} (2U1's flag; canonical: load_in_4bit / load_in_8bit)"
+        )
     return {"load_in_4bit": value == 4, "load_in_8bit": value == 8}
 
 

@@ -63,7 +63,11 @@ def test_recipe_and_overrides_parse_to_the_three_groups(tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text("model_name_or_path: m\nlearning_rate: 1.0e-5\n")
     parsed = parser().parse_args_and_config(["--config", str(recipe), "--learning_rate", "2e-5", "--output_dir", "o"])
-    assert [type(group) for group in parsed] == [DataArguments, SFTModelArguments, SFTTrainingArguments]  # no stray namespace
+    assert [type(group) for group in parsed] == [
+        DataArguments,
+        SFTModelArguments,
+        SFTTrainingArguments,
+    ]  # no stray namespace
     assert parsed[1].model_name_or_path == "m" and parsed[2].learning_rate == 2e-5
 
 

@@ -138,7 +138,9 @@ def test_training_config_applies_the_deepspeed_policy(tmp_path):
     path = tmp_path / "ds.json"
     path.write_text(json.dumps({"optimizer": {"type": "AdamW"}, "train_micro_batch_size_per_gpu": "auto"}))
     with pytest.raises(ValueError, match="'optimizer' block"):
-        SFTTrainingArguments(output_dir=str(tmp_path), deepspeed=str(path), learning_rate=1e-5, vision_lr=2e-6, use_cpu=True)
+        SFTTrainingArguments(
+            output_dir=str(tmp_path), deepspeed=str(path), learning_rate=1e-5, vision_lr=2e-6, use_cpu=True
+        )
 
 
 @pytest.mark.parametrize("name", ["zero2", "zero2_offload", "zero3", "zero3_offload"])
