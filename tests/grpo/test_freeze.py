@@ -4,6 +4,7 @@ issue 13 both stages parse the same model arguments (common.model_args) and appl
 (common.modeling.set_trainable), freeze_llm and tune_merger included."""
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -66,3 +67,37 @@ def test_grpo_lora_skips_the_frozen_encoder_but_not_the_merger(tiny_model_dir, t
     assert tower and set(tower) <= excluded
     merger = [name for name in names if ".merger" in name]
     assert merger and not excluded & set(merger)
+
+
+@pytest.mark.parametrize(
+    "flags, trainable, trainable_sha",
+    [
+        # the demo recipe: every weight
+        ([], 57, "64b65504bfe8289f"),
+        # frozen encoder, merger and language model trained
+        (["--freeze_vision_tower", "true"], 32, "06148551b515728a"),
+        # LoRA on q_proj / v_proj, none on the frozen encoder
+        (["--use_peft", "true", "--lora_r", "4", "--lora_target_modules", "q_proj", "v_proj",
+          "--freeze_vision_tower", "true"], 8, "ee7f7c7677ffcbe0"),
+    ],
+)  # fmt: skip
+def test_demo_recipe_trains_what_it_trained_before_the_shared_vocabulary(
+    tiny_model_dir, tmp_path, flags, trainable, trainable_sha
+):
+    # Pinned from the code before issue 13 (trl.ModelConfig and the script-argument freeze flag), same tiny model.
+    import hashlib
+
+    import torch
+    from peft import get_peft_model
+
+    from grpo.train import parse_args
+
+    argv = ["--config", str(Path(__file__).resolve().parents[2] / "configs/grpo/demo.yaml"), "--model_name_or_path", str(tiny_model_dir),
+            "--output_dir", str(tmp_path), "--report_to", "none", *flags]  # fmt: skip
+    _, training_args, model_args = parse_args(argv)
+    model, peft_config = build_model(model_args, training_args)
+    if peft_config is not None:
+        model = get_peft_model(model, peft_config)
+    names = sorted(name for name, p in model.named_parameters() if p.requires_grad)
+    assert (len(names), hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]) == (trainable, trainable_sha)
+    assert next(model.parameters()).dtype == torch.float32 and model.config._attn_implementation == "sdpa"

@@ -1,6 +1,8 @@
 """sft.modeling / sft.trainer: the trainable flags do what they say (SPEC 3, 7.4), LoRA targets, and the optimizer's
 per-module groups (vision tower / merger / rest x decay / no decay, SPEC 3)."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -159,3 +161,51 @@ def test_length_grouped_sampler_uses_measured_lengths(tiny_model_dir, synthetic_
     sampler = trainer._get_train_sampler()
     assert isinstance(sampler, LengthGroupedSampler) and sampler.lengths == dataset.lengths
     assert sorted(sampler) == list(range(len(dataset)))
+
+
+def _sha(names):
+    import hashlib
+
+    return hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest()[:16]
+
+
+DEMO = ["--config", str(Path(__file__).resolve().parents[2] / "configs/sft/demo.yaml"), "--report_to", "none"]
+VISION_LORA_OLD = ["--lora_enable", "true", "--freeze_llm", "true", "--freeze_vision_tower", "true", "--vision_lora",
+                   "true", "--lora_rank", "8", "--lora_alpha", "16", "--num_lora_modules", "12",
+                   "--lora_namespan_exclude", "lm_head", "embed_tokens", "qkv"]  # fmt: skip
+VISION_LORA_NEW = ["--use_peft", "true", "--freeze_llm", "true", "--freeze_vision_tower", "true", "--vision_lora",
+                   "true", "--lora_r", "8", "--lora_alpha", "16", "--num_lora_modules", "12",
+                   "--lora_exclude_modules", "lm_head", "embed_tokens", "qkv"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "flags, trainable, trainable_sha, lora",
+    [
+        # the demo recipe: every weight (57 tensors)
+        ([], 57, "64b65504bfe8289f", None),
+        # vision LoRA on the last 12 targets, merger trained fully, in 2U1's names and in the canonical ones
+        (VISION_LORA_OLD, 30, "a6d90e05179a6fcb", (8, 16, False, 12, "a8b62a5a68314903", ["model.visual.merger"])),
+        (VISION_LORA_NEW, 30, "a6d90e05179a6fcb", (8, 16, False, 12, "a8b62a5a68314903", ["model.visual.merger"])),
+        # DoRA with 2U1's default rank 64 / alpha 16; the unfrozen tower trains fully beside the adapters
+        (["--lora_enable", "true", "--freeze_llm", "true", "--use_dora", "true"], 73, "6ed200a51b4115ce",
+         (64, 16, True, 14, "e7279d3ceb0d4d2f",
+          ["model.visual.blocks.0", "model.visual.blocks.1", "model.visual.merger", "model.visual.patch_embed"])),
+    ],
+)  # fmt: skip
+def test_effective_trainable_set_is_the_one_before_the_shared_vocabulary(
+    tiny_model_dir, tmp_path, flags, trainable, trainable_sha, lora
+):
+    # Pinned from the code before issue 13's vocabulary change (2U1's own ModelArguments), same tiny model.
+    from common.modeling import load_model
+    from sft.modeling import lora_config
+    from sft.train import build_parser
+
+    argv = [*DEMO, "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(tmp_path), *flags]
+    _, margs, targs = build_parser().parse_args_and_config(argv)
+    names = [name for name, p in build_model(margs, targs).named_parameters() if p.requires_grad]
+    assert (len(names), _sha(names)) == (trainable, trainable_sha)
+    if lora is not None:
+        config = lora_config(load_model(str(tiny_model_dir), dtype="float32"), margs)
+        targets = config.target_modules
+        assert (config.r, config.lora_alpha, config.use_dora, len(targets), _sha(targets)) == lora[:5]
+        assert sorted(config.modules_to_save) == lora[5]
