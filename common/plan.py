@@ -122,17 +122,16 @@ def parameters(config: Any, stage: str, raw: dict) -> Parameters:
         total[_part(name)] += parameter.numel()
     largest = max(sum(p.numel() for p in m.parameters(recurse=False)) for m in model.modules())
     freeze_vision = bool(raw.get("freeze_vision_tower", False))
+    # Full fine-tuning: the freeze flags mean the same in both stages (common.modeling.set_trainable).
+    tune_merger = bool(raw.get("tune_merger", True))
+    trainable = {
+        "vision": 0 if freeze_vision else total["vision"],
+        "merger": total["merger"] if tune_merger else 0,
+        "llm": 0 if raw.get("freeze_llm", False) else total["llm"],
+    }
+    frozen = sum(total.values()) - sum(trainable.values())
     if stage == "sft":
-        lora = bool(raw.get("use_peft", False))
-        freeze_llm = bool(raw.get("freeze_llm", False))
-        tune_merger = bool(raw.get("tune_merger", True))
-        trainable = {
-            "vision": 0 if freeze_vision else total["vision"],
-            "merger": total["merger"] if tune_merger else 0,
-            "llm": 0 if freeze_llm else total["llm"],
-        }
-        frozen = sum(total.values()) - sum(trainable.values())
-        if lora:
+        if raw.get("use_peft", False):
             rank = int(raw.get("lora_r", SFT_DEFAULT_LORA_RANK))
             vision_lora = bool(raw.get("vision_lora", False))
 
@@ -144,28 +143,23 @@ def parameters(config: Any, stage: str, raw: dict) -> Parameters:
 
             adapters = _lora_count(model, match, rank)
             trainable = {part: trainable[part] + adapters[part] for part in trainable}
-    else:
-        trainable = dict(total)
-        if freeze_vision:
-            trainable["vision"] = trainable["merger"] = 0
-        frozen = sum(total.values()) - sum(trainable.values())
-        if raw.get("use_peft"):
-            rank = int(raw.get("lora_r", GRPO_DEFAULT_LORA_RANK))
-            targets = raw.get("lora_target_modules") or PEFT_DEFAULT_TARGETS
-            targets = [targets] if isinstance(targets, str) else list(targets)
-            saved = raw.get("lora_modules_to_save") or []
+    elif raw.get("use_peft"):
+        rank = int(raw.get("lora_r", GRPO_DEFAULT_LORA_RANK))
+        targets = raw.get("lora_target_modules") or PEFT_DEFAULT_TARGETS
+        targets = [targets] if isinstance(targets, str) else list(targets)
+        saved = raw.get("lora_modules_to_save") or []
 
-            def match(name: str) -> bool:
-                if freeze_vision and _part(name) != "llm":
-                    return False
-                return name.rsplit(".", 1)[-1] in targets
+        def match(name: str) -> bool:
+            if freeze_vision and _part(name) != "llm":
+                return False
+            return name.rsplit(".", 1)[-1] in targets
 
-            trainable = _lora_count(model, match, rank)
-            frozen = sum(total.values())
-            for part in ("vision", "merger"):
-                if any(module in part for module in saved):
-                    trainable[part] += total[part]
-                    frozen -= total[part]
+        trainable = _lora_count(model, match, rank)
+        frozen = sum(total.values())
+        for part in ("vision", "merger"):
+            if any(module in part for module in saved):
+                trainable[part] += total[part]
+                frozen -= total[part]
     return Parameters(total=total, trainable=trainable, frozen=frozen, largest_layer=largest)
 
 

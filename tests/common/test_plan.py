@@ -63,6 +63,22 @@ def test_trainable_flags(repo_root, qwen2_tokenizer_dir, overrides, trainable):
     assert trainable in "\n".join(plan.lines)
 
 
+@pytest.mark.parametrize(
+    "recipe, overrides, trainable",
+    [
+        # the SFT papers' 2U1 names plan as the canonical ones (the first case of test_trainable_flags)
+        ("sft/samchat_distill.yaml", ["lora_enable=true", "freeze_llm=true", "freeze_vision_tower=true"],
+         "trainable 107,947,008 (vision 0.0M"),
+        # GRPO's frozen encoder keeps training its merger, as grpo.train does (the SFT flag's meaning)
+        ("grpo/samchat_r1.yaml", ["freeze_vision_tower=true"],
+         "trainable 1,577,802,240 (vision 0.0M, merger 34.1M, llm 1,543.7M)"),
+    ],
+)  # fmt: skip
+def test_trainable_flags_in_both_vocabularies_and_stages(repo_root, qwen2_tokenizer_dir, recipe, overrides, trainable):
+    plan = make_plan(args(str(repo_root / "configs" / recipe), *overrides))
+    assert trainable in "\n".join(plan.lines)
+
+
 def test_warns_with_advice_when_it_does_not_fit(repo_root, qwen2_tokenizer_dir, capsys):
     code = main(["--config", str(repo_root / "configs/sft/samchat_distill.yaml"), "--gpus", "4", "--gpu-memory", "16",
                  "--set", "deepspeed=", "--set", "gradient_checkpointing=false"])  # fmt: skip
