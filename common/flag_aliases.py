@@ -98,6 +98,7 @@ def _flag_values(argv: list[str]) -> list[tuple[int, int, str, list[str]]]:
         token = argv[i]
         if token.startswith("--") and len(token) > 2:
             name, eq, inline = token[2:].partition("=")
+            name = name.replace("-", "_")  # HfArgumentParser accepts --lora-r for --lora_r; so do the aliases
             end = i + 1
             if eq:
                 values = [inline]

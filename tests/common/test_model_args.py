@@ -133,6 +133,8 @@ def test_alias_and_canonical_name_agreeing_are_accepted():
         (["--lora_rank=8"], ["--lora_r", "8"]),
         # a bare boolean flag, then another flag
         (["--lora_enable", "--x", "1"], ["--use_peft", "--x", "1"]),
+        # the dashed spelling argparse accepts for every field
+        (["--lora-rank", "8"], ["--lora_r", "8"]),
         # a list value
         (["--lora_namespan_exclude", "a", "b"], ["--lora_exclude_modules", "a", "b"]),
         # bits expands to both canonical flags
@@ -268,3 +270,15 @@ def test_grpo_bad_reward_option_is_one_error(capsys):
         grpo_parse_args(["--config", str(CONFIGS / "grpo/demo.yaml"), "--output_dir", "o", "--iou_mode", "buggy"])
     assert stop.value.code == 2
     assert "iou_mode must be one of ('correct', 'upstream'), got 'buggy'" in capsys.readouterr().err
+
+
+def test_run_record_lists_every_group_in_the_new_names():
+    # What common.provenance writes into rs_r1_run.yaml: the model group holds the shared vocabulary in both stages.
+    sft, _ = sft_parse(OLD)
+    assert {"use_peft", "lora_r", "lora_exclude_modules", "load_in_4bit", "freeze_llm"} <= set(sft["model"])
+    assert not {"lora_enable", "lora_rank", "bits", "lora_namespan_exclude"} & set(sft["model"])
+    script, training, model = grpo_parse_args(["--config", str(CONFIGS / "grpo/demo.yaml"), "--output_dir", "o"])
+    grpo = resolved_config({"script": script, "model": model, "training": training})
+    assert grpo["model"]["freeze_vision_tower"] is False and "freeze_vision_tower" not in grpo["script"]
+    assert (grpo["model"]["dtype"], grpo["model"]["lora_r"]) == ("float32", 16)
+    assert grpo["script"]["keywords"] == ["military", "missile", "silo"] and grpo["script"]["iou_mode"] == "correct"

@@ -83,6 +83,7 @@ def test_demo_recipe_trains_saves_and_reloads(repo_root, tiny_model_dir, synthet
     assert (launch["stage"], launch["recipe"], launch["data"]["records"]) == ("sft", "configs/sft/demo.yaml", 6)
     assert launch["config"]["data"]["prompt_template"] == "paper"
     assert launch["config"]["training"]["max_steps"] == 12
+    assert (launch["config"]["model"]["use_peft"], launch["config"]["model"]["tune_merger"]) == (False, True)
     assert launch["data"]["sources"][0]["path"].endswith("sam_300_reasoning_inst.json")
     assert "sft" in ModelCard.load(out / "README.md").data.tags
 
