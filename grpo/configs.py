@@ -229,6 +229,9 @@ class GRPOModelArguments(ModelArguments):
                 "lora_exclude_modules": "GRPO's LoRA targets are lora_target_modules",
                 "load_in_4bit": "GRPO trains unquantised weights",
                 "load_in_8bit": "GRPO trains unquantised weights",
+                "bnb_4bit_quant_type": "GRPO trains unquantised weights",
+                "use_bnb_nested_quant": "GRPO trains unquantised weights",
+                "bnb_4bit_quant_storage": "GRPO trains unquantised weights",
                 "model_revision": "give a local path or a Hub id at the wanted revision",
             },
         )

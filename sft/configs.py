@@ -107,8 +107,21 @@ class SFTModelArguments(ModelArguments):
     lora_exclude_modules, the last num_lora_modules of them), and what trains fully beside the adapters follows the
     freeze flags, so PEFT's own target / modules_to_save lists are not accepted here."""
 
+    use_peft: bool = field(
+        default=False,
+        metadata={
+            "help": "LoRA adapters on the language model's Linear / Embedding layers (2U1's --lora_enable); needs "
+            "freeze_llm."
+        },
+    )
     lora_r: int = field(default=64, metadata={"help": "LoRA rank (2U1's --lora_rank; 2U1's default 64)."})
     lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling alpha (2U1's default 16)."})
+    load_in_4bit: bool = field(
+        default=False, metadata={"help": "QLoRA, 4-bit nf4 base weights (CUDA; needs use_peft); 2U1's --bits 4."}
+    )
+    load_in_8bit: bool = field(
+        default=False, metadata={"help": "QLoRA, 8-bit base weights (CUDA; needs use_peft); 2U1's --bits 8."}
+    )
     # GRPO's --trust_remote_code is trl.GRPOConfig's field; SFT's training arguments have none, so it lives here.
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the checkpoint."})
     use_bnb_nested_quant: bool = field(
