@@ -11,7 +11,6 @@ command line still overrides the recipe, whichever names each uses. Kept free of
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -38,21 +37,21 @@ def _bits(value: Any) -> dict[str, bool]:
     return {"load_in_4bit": value == 4, "load_in_8bit": value == 8}
 
 
-def _rename(canonical: str) -> Alias:
-    return Alias("", (canonical,), lambda value: {canonical: value})
+def _rename(name: str, canonical: str) -> Alias:
+    return Alias(name, (canonical,), lambda value: {canonical: value})
 
 
 # 2U1 (Qwen2-VL-Finetune) flag -> canonical field(s). The other 2U1 model flags the SFT recipes use
 # (freeze_vision_tower, freeze_llm, tune_merger, vision_lora, num_lora_modules, lora_alpha, lora_dropout, use_dora)
 # are canonical names already.
 PAPER_SFT_ALIASES: dict[str, Alias] = {
-    name: dataclasses.replace(alias, name=name)
-    for name, alias in {
-        "lora_enable": _rename("use_peft"),
-        "lora_rank": _rename("lora_r"),
-        "lora_namespan_exclude": _rename("lora_exclude_modules"),
-        "bits": Alias("", ("load_in_4bit", "load_in_8bit"), _bits),
-    }.items()
+    alias.name: alias
+    for alias in (
+        _rename("lora_enable", "use_peft"),
+        _rename("lora_rank", "lora_r"),
+        _rename("lora_namespan_exclude", "lora_exclude_modules"),
+        Alias("bits", ("load_in_4bit", "load_in_8bit"), _bits),
+    )
 }
 
 

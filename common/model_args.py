@@ -1,5 +1,5 @@
 """The one vocabulary of the model arguments (checkpoint, precision, attention, LoRA, quantisation, freezing) that
-both training stages parse, and the table of the paper commands' older flag names.
+both training stages parse.
 
 Canonical names are TRL's `trl.ModelConfig` fields (use_peft, lora_r, lora_alpha, lora_dropout, lora_target_modules,
 lora_modules_to_save, use_dora, use_rslora, load_in_4bit / load_in_8bit, dtype, attn_implementation, ...), because
