@@ -4,8 +4,8 @@
 arguments, so `--help` never lists the flag every command uses, the usage line names the script file (`train.py`)
 instead of the module users run, and a mistyped recipe path or a recipe with an unknown field surfaces as a
 traceback from inside trl. Here `--config` is listed, the usage names the module, and a recipe that cannot be read
-is an argparse error: usage plus one line naming the file, exit status 2. With `aliases` (the SFT stage's
-`common.model_args.PAPER_SFT_ALIASES`), older flag names are rewritten onto the canonical ones, on the command line
+is an argparse error: usage plus one line naming the file, exit status 2. With `aliases` (common.flag_aliases:
+the paper commands' names, PAPER_SFT_ALIASES / PAPER_GRPO_ALIASES), older flag names are rewritten onto the canonical ones, on the command line
 and as recipe keys, listed in --help and logged once (`log_aliases`).
 
 `run_stage` turns the failures a user causes (bad data, a model that is not there, an output_dir that cannot be
@@ -79,7 +79,7 @@ class RecipeParser(TrlParser):
     def log_aliases(self) -> None:
         """Log, once, which older flag names the last parse mapped (call after logging is set up)."""
         if self.applied_aliases:
-            logger.info("2U1 flag names mapped onto canonical ones: %s", ", ".join(self.applied_aliases))
+            logger.info("paper flag names mapped onto canonical ones: %s", ", ".join(self.applied_aliases))
 
 
 def run_stage(train: Callable[[], str], *, user_errors: tuple[type[BaseException], ...] = ()) -> int:

@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from common.flag_aliases import PAPER_SFT_ALIASES, translate_mapping
+from common.flag_aliases import PAPER_GRPO_ALIASES, PAPER_SFT_ALIASES, translate_mapping
 
 GIB = 2**30
 # Measured on the 2B twin (benchmarks/twin_activations.py, bf16, sdpa, one sequence, forward + backward with frozen
@@ -63,8 +63,9 @@ def load_recipe(path: str | Path, overrides: list[str]) -> tuple[str, dict]:
             raise ValueError(f"--set {item!r}: expected KEY=VALUE")
         raw[key.strip()] = yaml.safe_load(value)
     stage = "grpo" if "num_generations" in raw or "reward_funcs" in raw else "sft"
-    if stage == "sft":  # the SFT papers' 2U1 names (lora_enable, lora_rank, bits, ...) as sft.train accepts them
-        raw, _ = translate_mapping(raw, PAPER_SFT_ALIASES, where=str(path))
+    # The paper commands' names (SFT: lora_enable, lora_rank, bits, ...; GRPO: max_pixels, ...), as the stages read them.
+    aliases = PAPER_SFT_ALIASES if stage == "sft" else PAPER_GRPO_ALIASES
+    raw, _ = translate_mapping(raw, aliases, where=str(path))
     return stage, raw
 
 

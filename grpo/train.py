@@ -27,6 +27,7 @@ from trl import GRPOTrainer, get_peft_config
 from trl.trainer.utils import RepeatSampler
 
 from common.cli import RecipeParser, run_stage
+from common.flag_aliases import PAPER_GRPO_ALIASES
 from common.modeling import load_model, load_processor, merger, model_dtype, set_trainable, vision_tower
 from common.provenance import RunInfo
 from common.training import (
@@ -193,15 +194,27 @@ def train(
     return output
 
 
+def build_parser() -> RecipeParser:
+    """The GRPO recipe parser; it accepts the GRPO paper commands' few other names (PAPER_GRPO_ALIASES)."""
+    return RecipeParser(
+        (GRPOScriptArguments, GRPOConfig, GRPOModelArguments), prog="python -m grpo.train", aliases=PAPER_GRPO_ALIASES
+    )
+
+
 def parse_args(argv: list[str] | None = None) -> tuple[GRPOScriptArguments, GRPOConfig, GRPOModelArguments]:
-    parser = RecipeParser((GRPOScriptArguments, GRPOConfig, GRPOModelArguments), prog="python -m grpo.train")
-    return parser.parse_args_and_config(argv)
+    """Parse and log the alias mapping at once (grpo.stages has set up logging by then)."""
+    parser = build_parser()
+    parsed = parser.parse_args_and_config(argv)
+    parser.log_aliases()
+    return parsed
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    script_args, training_args, model_args = parse_args(argv)
+    parser = build_parser()
+    script_args, training_args, model_args = parser.parse_args_and_config(argv)
     setup_logging(training_args)
+    parser.log_aliases()
     return run_stage(
         lambda: train(script_args, training_args, model_args, command=argv), user_errors=(MissingKeyError,)
     )

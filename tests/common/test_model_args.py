@@ -47,7 +47,7 @@ def test_paper_command_with_2u1_names_parses_to_the_canonical_config():
         "--lora_enable -> --use_peft",
         "--lora_rank -> --lora_r",
         "--lora_namespan_exclude -> --lora_exclude_modules",
-        "--bits -> --load_in_4bit / --load_in_8bit",
+        "--bits -> --load_in_4bit / --load_in_8bit (4, 8 or 16)",
     ]
     assert new_parser.applied_aliases == []
 
@@ -69,7 +69,7 @@ def test_2u1_names_as_recipe_keys_parse_to_the_canonical_config(tmp_path):
     assert parser.applied_aliases == [
         "lora_enable -> use_peft",
         "lora_rank -> lora_r",
-        "bits -> load_in_4bit / load_in_8bit",
+        "bits -> load_in_4bit / load_in_8bit (4, 8 or 16)",
         "lora_namespan_exclude -> lora_exclude_modules",
     ]
 
@@ -165,7 +165,7 @@ def test_the_mapping_is_logged_once(caplog):
     with caplog.at_level(logging.INFO, logger="common.cli"):
         parser.log_aliases()
     assert [r.getMessage() for r in caplog.records if r.name == "common.cli"] == [
-        "2U1 flag names mapped onto canonical ones: --lora_enable -> --use_peft, --lora_rank -> --lora_r"
+        "paper flag names mapped onto canonical ones: --lora_enable -> --use_peft, --lora_rank -> --lora_r"
     ]
 
 
@@ -282,3 +282,89 @@ def test_run_record_lists_every_group_in_the_new_names():
     assert grpo["model"]["freeze_vision_tower"] is False and "freeze_vision_tower" not in grpo["script"]
     assert (grpo["model"]["dtype"], grpo["model"]["lora_r"]) == ("float32", 16)
     assert grpo["script"]["keywords"] == ["military", "missile", "silo"] and grpo["script"]["iou_mode"] == "correct"
+
+
+# SAMChat-Base's SFT command as the SAMChat README gives it (SPEC 3), after the shell expanded it; two substitutions:
+# our DeepSpeed config for upstream's scripts/zero3_offload.json (SPEC 7.3) and a data path.
+PAPER_SFT = ["--deepspeed", "configs/deepspeed/zero3_offload.json", "--model_id", "Qwen/Qwen2-VL-2B-Instruct",
+             "--data_path", "DATA/SAMData-300-Train/sam_300_inst.json", "--image_folder", "DATA/SAMData-300-Train",
+             "--remove_unused_columns", "False", "--freeze_vision_tower", "False", "--freeze_llm", "False",
+             "--tune_merger", "True", "--bf16", "True", "--fp16", "False", "--disable_flash_attn2", "False",
+             "--output_dir", "output/qwen_sam_300", "--num_train_epochs", "1", "--per_device_train_batch_size", "16",
+             "--gradient_accumulation_steps", "2", "--image_min_pixels", "401408", "--image_max_pixels", "1003520",
+             "--learning_rate", "1e-5", "--merger_lr", "1e-5", "--vision_lr", "2e-6", "--weight_decay", "0.1",
+             "--warmup_ratio", "0.03", "--lr_scheduler_type", "cosine", "--logging_steps", "1", "--tf32", "True",
+             "--gradient_checkpointing", "True", "--report_to", "tensorboard", "--lazy_preprocess", "True",
+             "--save_strategy", "steps", "--save_steps", "200", "--save_total_limit", "5",
+             "--dataloader_num_workers", "4"]  # fmt: skip
+CANONICAL = {"--model_id": "--model_name_or_path", "--warmup_ratio": "--warmup_steps"}
+
+
+def test_the_papers_sft_command_parses_as_written():
+    paper, parser = sft_parse(PAPER_SFT)
+    argv = [CANONICAL.get(token, token) for token in PAPER_SFT]
+    at = argv.index("--disable_flash_attn2")
+    argv[at : at + 2] = ["--attn_implementation", "flash_attention_2"]
+    at = argv.index("--lazy_preprocess")
+    del argv[at : at + 2]
+    canonical, _ = sft_parse(argv)
+    assert paper == canonical
+    assert parser.applied_aliases == [
+        "--model_id -> --model_name_or_path",
+        "--disable_flash_attn2 -> --attn_implementation (false: flash_attention_2, true: sdpa)",
+        "--warmup_ratio -> --warmup_steps (transformers 5 reads warmup_steps < 1 as a ratio)",
+        "--lazy_preprocess -> (nothing) (true only: records are always encoded lazily)",
+    ]
+    # The recipe reproduces the command: every field the command sets, except where the recipe chooses by
+    # availability (attention) or names its own output folder.
+    recipe, _ = sft_parse(["--config", str(CONFIGS / "sft/samchat_base.yaml")])
+    differ = {
+        (group, key)
+        for group in paper
+        for key in paper[group]
+        if paper[group][key] != recipe[group][key] and f"--{key}" in argv
+    }
+    assert differ == {("model", "attn_implementation"), ("training", "output_dir")}
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--lazy_preprocess", "False"], "lazy_preprocess=False: not implemented"),
+        (["--warmup_ratio", "3"], "warmup_ratio=3: must be a fraction in [0, 1)"),
+        (["--disable_flash_attn2", "maybe"], "disable_flash_attn2='maybe': must be true or false"),
+    ],
+)
+def test_paper_flags_with_values_we_cannot_honour_are_one_error(extra, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        sft_parse([*RECIPE, *extra])
+    assert stop.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+# The SAMChat / TinyRS GRPO command (SPEC 4) after the shell expanded it, our zero3.json for upstream's
+# local_scripts/zero3.json, and 4 accumulation steps for the paper's 4 GPUs (TRL refuses G = 4 on 1 x 1).
+PAPER_GRPO = ["--deepspeed", "configs/deepspeed/zero3.json", "--output_dir", "checkpoints/run",
+              "--model_name_or_path", "aybora/Qwen2-VL-SAMChat-Distill", "--dataset_name", "aybora/VHM_dataset_grpo",
+              "--max_prompt_length", "8192", "--max_completion_length", "8192", "--per_device_train_batch_size", "1",
+              "--gradient_accumulation_steps", "4", "--logging_steps", "1", "--bf16", "true", "--beta", "0.001",
+              "--report_to", "wandb", "--gradient_checkpointing", "true", "--attn_implementation",
+              "flash_attention_2", "--max_pixels", "2359296", "--save_total_limit", "6", "--num_train_epochs", "64",
+              "--num_generations", "4", "--save_steps", "100", "--run_name", "run"]  # fmt: skip
+
+
+def test_the_papers_grpo_command_parses_as_written(caplog):
+    with caplog.at_level(logging.INFO, logger="common.cli"):
+        script, training, model = grpo_parse_args(PAPER_GRPO)
+    paper = resolved_config({"script": script, "model": model, "training": training})
+    argv = ["--image_max_pixels" if token == "--max_pixels" else token for token in PAPER_GRPO]
+    at = argv.index("--max_prompt_length")
+    del argv[at : at + 2]
+    script, training, model = grpo_parse_args(argv)
+    assert paper == resolved_config({"script": script, "model": model, "training": training})
+    assert paper["script"]["image_max_pixels"] == 2359296
+    logged = [r.getMessage() for r in caplog.records if r.name == "common.cli"]
+    assert logged == [
+        "paper flag names mapped onto canonical ones: --max_prompt_length -> (nothing) (no effect: TRL 1.x never "
+        "cuts prompts, and the papers' prompts are far shorter than their 8192), --max_pixels -> --image_max_pixels"
+    ]
