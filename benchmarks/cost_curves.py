@@ -41,12 +41,12 @@ def lora_model(model_dir: Path, dtype: str):
     from peft import get_peft_model
 
     from common.modeling import load_model
-    from sft.configs import ModelArguments
+    from sft.configs import SFTModelArguments
     from sft.modeling import lora_config
 
     model = load_model(model_dir, dtype=dtype, attn_implementation="sdpa")
     model.config.use_cache = False
-    args = ModelArguments(lora_enable=True, freeze_llm=True, freeze_vision_tower=True, lora_rank=8, lora_alpha=16)
+    args = SFTModelArguments(use_peft=True, freeze_llm=True, freeze_vision_tower=True, lora_r=8, lora_alpha=16)
     model = get_peft_model(model, lora_config(model, args))
     trainable = [p for p in model.parameters() if p.requires_grad]
     for parameter in trainable:

@@ -87,10 +87,7 @@ def run(
 ) -> dict:
     snapshot = Snapshot()
     if stage == "sft":
-        from trl import TrlParser
-
         import sft.train as entry
-        from sft.configs import DataArguments, ModelArguments, SFTConfig
 
         folder = data_dir / "samdata" / "train"
         argv = ["--config", str(REPO / "configs/sft/demo.yaml"), "--model_name_or_path", str(model_dir),
@@ -99,14 +96,12 @@ def run(
                 "--learning_rate", str(lr), "--vision_lr", str(lr), "--merger_lr", str(lr), "--warmup_steps", "0",
                 "--per_device_train_batch_size", "2", "--save_strategy", "no", "--max_length", "1024"]  # fmt: skip
         if lora:
-            argv += ["--lora_enable", "true", "--freeze_llm", "true", "--freeze_vision_tower", "true",
+            argv += ["--use_peft", "true", "--freeze_llm", "true", "--freeze_vision_tower", "true",
                      "--vision_lora", "true", "--tune_merger", "true"]  # fmt: skip
         argv += ["--deepspeed", deepspeed] if deepspeed else []
-        data_args, model_args, training_args = TrlParser(
-            (DataArguments, ModelArguments, SFTConfig)
-        ).parse_args_and_config(argv)
-        trainer_class, call = entry.SFTTrainer, lambda: entry.train(data_args, model_args, training_args)
-        attribute = "SFTTrainer"
+        data_args, model_args, training_args = entry.build_parser().parse_args_and_config(argv)
+        trainer_class, call = entry.PerModuleLRTrainer, lambda: entry.train(data_args, model_args, training_args)
+        attribute = "PerModuleLRTrainer"
     else:
         import grpo.train as entry
 
@@ -122,8 +117,8 @@ def run(
                      "--lora_modules_to_save", "merger"]  # fmt: skip
         argv += ["--deepspeed", deepspeed] if deepspeed else []
         script_args, training_args, model_args = entry.parse_args(argv)
-        trainer_class, call = entry.GRPOTrainer, lambda: entry.train(script_args, training_args, model_args)
-        attribute = "GRPOTrainer"
+        trainer_class, call = entry.ResumableGRPOTrainer, lambda: entry.train(script_args, training_args, model_args)
+        attribute = "ResumableGRPOTrainer"
 
     class Measured(trainer_class):
         def __init__(self, *args, **kwargs):

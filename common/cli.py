@@ -4,7 +4,9 @@
 arguments, so `--help` never lists the flag every command uses, the usage line names the script file (`train.py`)
 instead of the module users run, and a mistyped recipe path or a recipe with an unknown field surfaces as a
 traceback from inside trl. Here `--config` is listed, the usage names the module, and a recipe that cannot be read
-is an argparse error: usage plus one line naming the file, exit status 2.
+is an argparse error: usage plus one line naming the file, exit status 2. With `aliases` (common.flag_aliases:
+the paper commands' names, PAPER_SFT_ALIASES / PAPER_GRPO_ALIASES), older flag names are rewritten onto the canonical ones, on the command line
+and as recipe keys, listed in --help and logged once (`log_aliases`).
 
 `run_stage` turns the failures a user causes (bad data, a model that is not there, an output_dir that cannot be
 written, a missing API key) into one
@@ -17,16 +19,23 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import yaml
 from trl import TrlParser
+
+from common.flag_aliases import Alias, aliases_help, translate_argv, translate_mapping
 
 logger = logging.getLogger(__name__)
 
 
 class RecipeParser(TrlParser):
-    def __init__(self, dataclass_types, *, prog: str, **kwargs):
+    def __init__(self, dataclass_types, *, prog: str, aliases: Mapping[str, Alias] | None = None, **kwargs):
+        self.aliases = dict(aliases or {})
+        self.config_path: str | None = None
+        self.applied_aliases: list[str] = []
+        if self.aliases:
+            kwargs.setdefault("epilog", aliases_help(self.aliases))
         super().__init__(dataclass_types, prog=prog, usage=f"{prog} --config RECIPE.yaml [--field value ...]", **kwargs)
         self.add_argument(
             "--config",
@@ -44,6 +53,12 @@ class RecipeParser(TrlParser):
             path = args[where + 1]
             if not os.path.isfile(path):
                 self.error(f"--config {path}: no such recipe file (the recipes are in configs/)")
+        self.config_path = path
+        self.applied_aliases = []
+        try:
+            args, applied = translate_argv(args, self.aliases)
+        except ValueError as error:
+            self.error(str(error))
         try:
             outputs = super().parse_args_and_config(args, **kwargs)
         except yaml.YAMLError as error:
@@ -52,7 +67,19 @@ class RecipeParser(TrlParser):
             self.error(str(error))
         # The `--config` argument above exists for --help only; TrlParser consumed the flag before parsing, so the
         # namespace that holds it is always empty.
+        self.applied_aliases += applied
         return tuple(output for output in outputs if not isinstance(output, argparse.Namespace))
+
+    def set_defaults_with_config(self, **kwargs) -> list[str]:
+        # TrlParser hands the recipe's mapping here: its 2U1 keys become canonical ones before they become defaults.
+        kwargs, applied = translate_mapping(kwargs, self.aliases, where=f"--config {self.config_path}")
+        self.applied_aliases += applied
+        return super().set_defaults_with_config(**kwargs)
+
+    def log_aliases(self) -> None:
+        """Log, once, which older flag names the last parse mapped (call after logging is set up)."""
+        if self.applied_aliases:
+            logger.info("paper flag names mapped onto canonical ones: %s", ", ".join(self.applied_aliases))
 
 
 def run_stage(train: Callable[[], str], *, user_errors: tuple[type[BaseException], ...] = ()) -> int:

@@ -197,3 +197,42 @@ def merger(model: nn.Module) -> nn.Module:
     if not isinstance(module, nn.Module):
         raise ValueError(f"{type(tower).__name__} has no merger module")
     return module
+
+
+# The three parts of a vision-language model that the freeze flags (common.model_args) name.
+PARTS = ("vision", "merger", "llm")
+
+
+def part_of_parameters(model: nn.Module) -> dict[str, str]:
+    """Parameter name -> "vision" (tower without merger), "merger" or "llm" (everything else)."""
+    tower_ids = {id(p) for p in vision_tower(model).parameters()}
+    merger_ids = {id(p) for p in merger(model).parameters()}
+    return {
+        name: "merger" if id(p) in merger_ids else "vision" if id(p) in tower_ids else "llm"
+        for name, p in model.named_parameters()
+    }
+
+
+def set_trainable(model: nn.Module, model_args: Any) -> None:
+    """Full fine-tuning flags (no LoRA), the same in both stages: the tower first (freeze_vision_tower), then the
+    merger inside it (tune_merger), then the language model and LM head (freeze_llm)."""
+    parts = part_of_parameters(model)
+    wanted = {
+        "vision": not model_args.freeze_vision_tower,
+        "merger": model_args.tune_merger,
+        "llm": not model_args.freeze_llm,
+    }
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad_(wanted[parts[name]])
+
+
+def model_dtype(model_args: Any, training_args: Any) -> torch.dtype:
+    """The dtype a stage loads its weights in: model_args.dtype, where "auto" follows the training precision (bf16 /
+    fp16 weights, as upstream loaded them), else float32. The same rule in both stages."""
+    if model_args.dtype not in (None, "auto"):
+        return resolve_dtype(model_args.dtype)
+    if training_args.bf16:
+        return torch.bfloat16
+    if training_args.fp16:
+        return torch.float16
+    return torch.float32

@@ -2,7 +2,7 @@
 
     python -m common.plan --config configs/sft/samchat_distill.yaml --gpus 4 --gpu-memory 80
     python -m common.plan --config configs/grpo/samchat_r1.yaml --gpus 4 --gpu-memory 80 --samples 300
-    python -m common.plan --config RECIPE.yaml --set lora_enable=true --set image_max_pixels=401408 ...
+    python -m common.plan --config RECIPE.yaml --set use_peft=true --set image_max_pixels=401408 ...
 
 - parameters: the checkpoint's config (a local `model_name_or_path` or --model; otherwise Qwen2-VL-2B-Instruct's, as
   every paper model has it: common.twin) on the meta device, total and trainable per part (vision / merger / llm)
@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from common.flag_aliases import PAPER_GRPO_ALIASES, PAPER_SFT_ALIASES, translate_mapping
 
 GIB = 2**30
 # Measured on the 2B twin (benchmarks/twin_activations.py, bf16, sdpa, one sequence, forward + backward with frozen
@@ -61,6 +63,9 @@ def load_recipe(path: str | Path, overrides: list[str]) -> tuple[str, dict]:
             raise ValueError(f"--set {item!r}: expected KEY=VALUE")
         raw[key.strip()] = yaml.safe_load(value)
     stage = "grpo" if "num_generations" in raw or "reward_funcs" in raw else "sft"
+    # The paper commands' names (SFT: lora_enable, lora_rank, bits, ...; GRPO: max_pixels, ...), as the stages read them.
+    aliases = PAPER_SFT_ALIASES if stage == "sft" else PAPER_GRPO_ALIASES
+    raw, _ = translate_mapping(raw, aliases, where=str(path))
     return stage, raw
 
 
@@ -118,18 +123,17 @@ def parameters(config: Any, stage: str, raw: dict) -> Parameters:
         total[_part(name)] += parameter.numel()
     largest = max(sum(p.numel() for p in m.parameters(recurse=False)) for m in model.modules())
     freeze_vision = bool(raw.get("freeze_vision_tower", False))
+    # Full fine-tuning: the freeze flags mean the same in both stages (common.modeling.set_trainable).
+    tune_merger = bool(raw.get("tune_merger", True))
+    trainable = {
+        "vision": 0 if freeze_vision else total["vision"],
+        "merger": total["merger"] if tune_merger else 0,
+        "llm": 0 if raw.get("freeze_llm", False) else total["llm"],
+    }
+    frozen = sum(total.values()) - sum(trainable.values())
     if stage == "sft":
-        lora = bool(raw.get("lora_enable", False))
-        freeze_llm = bool(raw.get("freeze_llm", False))
-        tune_merger = bool(raw.get("tune_merger", True))
-        trainable = {
-            "vision": 0 if freeze_vision else total["vision"],
-            "merger": total["merger"] if tune_merger else 0,
-            "llm": 0 if freeze_llm else total["llm"],
-        }
-        frozen = sum(total.values()) - sum(trainable.values())
-        if lora:
-            rank = int(raw.get("lora_rank", SFT_DEFAULT_LORA_RANK))
+        if raw.get("use_peft", False):
+            rank = int(raw.get("lora_r", SFT_DEFAULT_LORA_RANK))
             vision_lora = bool(raw.get("vision_lora", False))
 
             def match(name: str) -> bool:
@@ -140,28 +144,23 @@ def parameters(config: Any, stage: str, raw: dict) -> Parameters:
 
             adapters = _lora_count(model, match, rank)
             trainable = {part: trainable[part] + adapters[part] for part in trainable}
-    else:
-        trainable = dict(total)
-        if freeze_vision:
-            trainable["vision"] = trainable["merger"] = 0
-        frozen = sum(total.values()) - sum(trainable.values())
-        if raw.get("use_peft"):
-            rank = int(raw.get("lora_r", GRPO_DEFAULT_LORA_RANK))
-            targets = raw.get("lora_target_modules") or PEFT_DEFAULT_TARGETS
-            targets = [targets] if isinstance(targets, str) else list(targets)
-            saved = raw.get("lora_modules_to_save") or []
+    elif raw.get("use_peft"):
+        rank = int(raw.get("lora_r", GRPO_DEFAULT_LORA_RANK))
+        targets = raw.get("lora_target_modules") or PEFT_DEFAULT_TARGETS
+        targets = [targets] if isinstance(targets, str) else list(targets)
+        saved = raw.get("lora_modules_to_save") or []
 
-            def match(name: str) -> bool:
-                if freeze_vision and _part(name) != "llm":
-                    return False
-                return name.rsplit(".", 1)[-1] in targets
+        def match(name: str) -> bool:
+            if freeze_vision and _part(name) != "llm":
+                return False
+            return name.rsplit(".", 1)[-1] in targets
 
-            trainable = _lora_count(model, match, rank)
-            frozen = sum(total.values())
-            for part in ("vision", "merger"):
-                if any(module in part for module in saved):
-                    trainable[part] += total[part]
-                    frozen -= total[part]
+        trainable = _lora_count(model, match, rank)
+        frozen = sum(total.values())
+        for part in ("vision", "merger"):
+            if any(module in part for module in saved):
+                trainable[part] += total[part]
+                frozen -= total[part]
     return Parameters(total=total, trainable=trainable, frozen=frozen, largest_layer=largest)
 
 
@@ -328,7 +327,7 @@ def make_plan(args: argparse.Namespace) -> Plan:
             lines.append("           - a lower image_max_pixels (fewer image tokens and patches per sample)")
         else:
             lines.append("           - ZeRO-3 with CPU offload (configs/deepspeed/zero3_offload.json)")
-            lines.append("           - LoRA (SFT: lora_enable + freeze_llm; GRPO: use_peft)")
+            lines.append("           - LoRA (use_peft; SFT also freeze_llm)")
     return Plan(lines=lines, memory_gib=total / GIB, fits=fits)
 
 

@@ -1,10 +1,14 @@
 """Configuration of the GRPO stage, parsed by `trl.TrlParser` from a recipe YAML plus command-line overrides:
 
 - `GRPOScriptArguments` (this file): the data (any of the three GRPO formats), prompts and tags, the rewards and
-  their options, the judge, image pixel limits and what trains;
+  their options (it inherits `grpo.rewards.RewardOptions`' fields: one definition, one default, one help), the
+  judge and the image pixel limits;
 - `GRPOConfig` (this file): `trl.GRPOConfig`, every trainer field stock (loss_type, beta, num_generations,
-  temperature, use_vllm, ...), plus the CPU fallback of common.training.adapt_to_host;
-- `trl.ModelConfig`: the checkpoint, dtype, attention implementation and LoRA (use_peft, lora_r, ...), stock.
+  temperature, use_vllm, ...), plus the CPU fallback of common.training.adapt_to_host. It keeps TRL's name because
+  it is that class (a subclass filling one gap), unlike sft.configs.SFTTrainingArguments, which is not trl.SFTConfig;
+  grpo.stages and every GRPO caller import it under this name;
+- `GRPOModelArguments` (this file): the checkpoint, dtype, attention implementation, LoRA and what trains, in the
+  vocabulary both stages share (common.model_args: TRL's ModelConfig names plus the freeze flags).
 
 Every rule that combines fields is checked in `__post_init__`, so a bad recipe fails before data or model load.
 """
@@ -15,7 +19,8 @@ from dataclasses import dataclass, field, fields
 
 import trl
 
-from common.prompts import JUDGE_MAX_TOKENS, JUDGE_MODEL, JUDGE_TEMPERATURE, SAMCHAT_KEYWORDS
+from common.model_args import ModelArguments
+from common.prompts import JUDGE_MAX_TOKENS, JUDGE_MODEL, JUDGE_TEMPERATURE
 from common.training import adapt_to_host
 from grpo.judge import JudgeConfig
 from grpo.rewards import REWARDS, TASKS, RewardOptions
@@ -41,7 +46,7 @@ def _split(value: str | None) -> list[str]:
 
 
 @dataclass
-class GRPOScriptArguments:
+class GRPOScriptArguments(RewardOptions):
     # ---- data -----------------------------------------------------------------------------------------------------
     dataset_name: str | None = field(
         default=None,
@@ -96,39 +101,13 @@ class GRPOScriptArguments:
             "it for SAMChat / TinyRS, JSONL_QUESTION_TEMPLATE for JSONL."
         },
     )
-    think_tag: str = field(default="reasoning", metadata={"help": "'reasoning' (SAMChat, TinyRS) or 'think'."})
-    answer_tag: str = field(default="answer", metadata={"help": "Tag of the final answer."})
     # ---- rewards ---------------------------------------------------------------------------------------------------
     reward_funcs: list[str] = field(
         default_factory=lambda: ["format", "samchat_keyword"],
         metadata={"help": f"Rewards by registry name (grpo/rewards): {sorted(REWARDS)}; weights: reward_weights."},
     )
-    format_mode: str = field(default="search", metadata={"help": "'search' (SAMChat, TinyRS) or 'fullmatch'."})
-    keywords: list[str] = field(
-        default_factory=lambda: list(SAMCHAT_KEYWORDS), metadata={"help": "samchat_keyword's positive keywords."}
-    )
-    samchat_tag_case: str = field(
-        default="sensitive",
-        metadata={
-            "help": "samchat_keyword's <answer> tags: 'sensitive' as the released reward (SPEC 5), or 'insensitive' "
-            "as the SAMData metric reads them (SPEC 6.1)."
-        },
-    )
-    iou_mode: str = field(
-        default="correct",
-        metadata={
-            "help": "'correct', or 'upstream' to reproduce the released bbox reward bug (the predicted box compared "
-            "with itself: SPEC 7.5), for ablations only."
-        },
-    )
-    box_frame: str = field(
-        default="pixels",
-        metadata={"help": "Frame of predicted boxes: 'pixels', 'grid' (Qwen2-VL 0-1000) or 'input' (Qwen2.5-VL)."},
-    )
-    caption_metric: str = field(default="rouge_l", metadata={"help": "Captioning reward: 'rouge_l' or 'meteor'."})
-    completion_length_max_chars: int = field(
-        default=256, metadata={"help": "completion_length reward: characters that score 1 (smoke tests only)."}
-    )
+    # The reward options (tags, format_mode, keywords, samchat_tag_case, iou_mode, box_frame, caption_metric,
+    # completion_length_max_chars, judge_failure_value) are RewardOptions' fields, inherited.
     # ---- judge (TinyRS open-ended rows, SPEC 5, 7.6) -----------------------------------------------------------------
     judge_policy: str = field(
         default="judge",
@@ -157,26 +136,15 @@ class GRPOScriptArguments:
     judge_timeout: float = field(default=30.0, metadata={"help": "Seconds per judge request."})
     judge_max_retries: int = field(default=5, metadata={"help": "Retries on timeouts, 429 and 5xx."})
     judge_backoff: float = field(default=1.0, metadata={"help": "First retry delay in seconds (doubles)."})
-    judge_failure_value: float | None = field(
-        default=None, metadata={"help": "Reward after a final judge failure (None: the row is left out)."}
-    )
     judge_garbage_value: float | None = field(
         default=0.0, metadata={"help": "Reward for a judge reply without a number (SPEC 5: 0)."}
     )
     judge_cache_path: str | None = field(
         default=None, metadata={"help": "JSONL cache of judgements (None: output_dir/judge_cache.jsonl)."}
     )
-    # ---- model ------------------------------------------------------------------------------------------------------
+    # ---- processor (the same names as SFT's DataArguments) ---------------------------------------------------------
     image_min_pixels: int | None = field(default=None, metadata={"help": "Minimum pixels per image (processor)."})
     image_max_pixels: int | None = field(default=None, metadata={"help": "Maximum pixels per image (processor)."})
-    freeze_vision_tower: bool = field(
-        default=False,
-        metadata={
-            "help": "Do not train the vision encoder, its merger excepted (the same meaning as in SFT, where "
-            "tune_merger governs the merger; upstream's GRPO has no tune_merger and trained the merger). Full "
-            "fine-tuning: the encoder's weights are frozen; LoRA: no adapters are put on it."
-        },
-    )
 
     def __post_init__(self):
         _choice("dataset_format", self.dataset_format, DATASET_FORMATS)
@@ -192,8 +160,9 @@ class GRPOScriptArguments:
             raise ValueError(f"dataset_tasks: unknown task(s) {unknown_tasks}; known: {', '.join(TASKS)}")
         if self.max_samples is not None and self.max_samples <= 0:
             raise ValueError(f"max_samples must be positive, got {self.max_samples}")
-        # Validates format_mode, iou_mode, box_frame, caption_metric and the tags now, not at the first reward call.
-        self.reward_options()
+        # RewardOptions' own checks (format_mode, iou_mode, box_frame, caption_metric, tags, keywords): a bad value
+        # fails at parse time, not at the first reward call.
+        super().__post_init__()
 
     @property
     def dataset_files(self) -> list[str]:
@@ -208,10 +177,8 @@ class GRPOScriptArguments:
         return _split(self.dataset_tasks)
 
     def reward_options(self) -> RewardOptions:
-        names = {f.name for f in fields(RewardOptions)}
-        values = {name: getattr(self, name) for name in names if hasattr(self, name)}
-        values["keywords"] = tuple(self.keywords)
-        return RewardOptions(**values)
+        """The reward options alone (what grpo.rewards takes), copied from the inherited fields."""
+        return RewardOptions(**{f.name: getattr(self, f.name) for f in fields(RewardOptions)})
 
     def judge_config(self, output_dir: str | None = None) -> JudgeConfig:
         cache = self.judge_cache_path
@@ -242,3 +209,31 @@ class GRPOConfig(trl.GRPOConfig):
     def __post_init__(self):
         adapt_to_host(self)
         super().__post_init__()
+
+
+@dataclass
+class GRPOModelArguments(ModelArguments):
+    """The shared model vocabulary (common.model_args) with TRL's defaults (LoRA rank 16, alpha 32), the GRPO papers'
+    code base. Full fine-tuning applies freeze_vision_tower / tune_merger / freeze_llm exactly as SFT does
+    (common.modeling.set_trainable). LoRA is TRL's: adapters on lora_target_modules, full training of
+    lora_modules_to_save only; freeze_vision_tower keeps adapters off the vision encoder (its merger excepted)."""
+
+    def __post_init__(self):
+        super().__post_init__()
+        lora_only = "with use_peft, PEFT trains only the adapters and lora_modules_to_save (e.g. merger)"
+        self.reject_unsupported(
+            "GRPO",
+            {
+                "vision_lora": "GRPO's LoRA targets are lora_target_modules (vision modules included if named)",
+                "num_lora_modules": "GRPO's LoRA targets are lora_target_modules",
+                "lora_exclude_modules": "GRPO's LoRA targets are lora_target_modules",
+                "load_in_4bit": "GRPO trains unquantised weights",
+                "load_in_8bit": "GRPO trains unquantised weights",
+                "bnb_4bit_quant_type": "GRPO trains unquantised weights",
+                "use_bnb_nested_quant": "GRPO trains unquantised weights",
+                "bnb_4bit_quant_storage": "GRPO trains unquantised weights",
+                "model_revision": "give a local path or a Hub id at the wanted revision",
+            },
+        )
+        if self.use_peft:
+            self.reject_unsupported("GRPO", {"freeze_llm": lora_only, "tune_merger": lora_only})

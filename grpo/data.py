@@ -100,7 +100,7 @@ def detect_format(path: str) -> str:
     return "tinyrs_grpo"
 
 
-def user_text(turn_content: str, *, strip: bool = False) -> str:
+def turn_question_text(turn_content: str, *, strip: bool = False) -> str:
     """The user turn without its image / video placeholders (TRL puts the images before the text).
 
     Not stripped by default: SAMChat and TinyRS questions are used exactly as stored, leading and trailing spaces
@@ -168,7 +168,7 @@ def read_records(args: GRPOScriptArguments) -> tuple[str, list[Record]]:
 
 def _question(record: Record, fmt: str) -> str:
     users = [turn for turn in record.turns if turn.role == "user"]
-    return record.extra.get("question") or (user_text(users[0].content, strip=fmt == "jsonl") if users else "")
+    return record.extra.get("question") or (turn_question_text(users[0].content, strip=fmt == "jsonl") if users else "")
 
 
 def reward_columns(record: Record, fmt: str) -> dict[str, Any]:
@@ -225,7 +225,7 @@ def _messages(record: Record, fmt: str, args: GRPOScriptArguments) -> tuple[list
     # layout, so the prompt stays what the shard (and EarthDial-Bench) poses.
     template = args.question_template or (JSONL_QUESTION_TEMPLATE if fmt == "jsonl" else None)
     if template is None:
-        text = user_text(users[0].content, strip=strip)
+        text = turn_question_text(users[0].content, strip=strip)
     else:
         text = template.format(question=question, think_tag=args.think_tag, answer_tag=args.answer_tag)
     if args.system_prompt is not None:

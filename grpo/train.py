@@ -6,8 +6,8 @@ SAMChat-R1, TinyRS-R1 and GeoVLM-R1's per-task stages (SPEC 4, 5).
     sbatch scripts/slurm/grpo.sbatch samchat_r1 [--field value ...]                          # SLURM
 
 parse (YAML + CLI) -> processor with the pixel limits -> read and validate the data -> judge (only when open-ended
-rows exist) -> rewards from the registry -> model (vision tower frozen or not, LoRA through TRL's ModelConfig) ->
-stock GRPOTrainer -> train, resuming from the newest checkpoint in output_dir -> save model + processor.
+rows exist) -> rewards from the registry -> model (freeze flags as in SFT, LoRA through TRL's ModelConfig names) ->
+trl.GRPOTrainer (ResumableGRPOTrainer: resume, data order, autocast, judge counts) -> train, resuming from the newest checkpoint in output_dir -> save model + processor.
 
 What researchers watch for reward hacking is logged beside TRL's own metrics: `rewards/<name>/mean` and `/std`
 per reward, `frac_reward_zero_std` (groups whose G completions scored alike: no learning signal),
@@ -23,12 +23,12 @@ import sys
 from typing import Any
 
 import torch
-from trl import GRPOTrainer as StockGRPOTrainer
-from trl import ModelConfig, get_peft_config
+from trl import GRPOTrainer, get_peft_config
 from trl.trainer.utils import RepeatSampler
 
 from common.cli import RecipeParser, run_stage
-from common.modeling import load_model, load_processor, merger, vision_tower
+from common.flag_aliases import PAPER_GRPO_ALIASES
+from common.modeling import load_model, load_processor, merger, model_dtype, set_trainable, vision_tower
 from common.provenance import RunInfo
 from common.training import (
     FullCheckpointResume,
@@ -38,7 +38,7 @@ from common.training import (
     setup_logging,
     train_and_save,
 )
-from grpo.configs import GRPOConfig, GRPOScriptArguments
+from grpo.configs import GRPOConfig, GRPOModelArguments, GRPOScriptArguments
 from grpo.data import build_dataset
 from grpo.judge import Judge, MissingKeyError
 from grpo.rewards import build_reward_funcs
@@ -60,8 +60,8 @@ class EpochSeededRepeatSampler(RepeatSampler):
             self.generator.manual_seed(self.seed + epoch)
 
 
-class GRPOTrainer(FullCheckpointResume, StockGRPOTrainer):
-    """The stock trainer with four gaps filled: resuming a full Qwen2-VL checkpoint (common.training), resuming
+class ResumableGRPOTrainer(FullCheckpointResume, GRPOTrainer):
+    """trl.GRPOTrainer (named apart from it: this is a subclass, not TRL's class) with four gaps filled: resuming a full Qwen2-VL checkpoint (common.training), resuming
     across epochs with the same data order (EpochSeededRepeatSampler), generation under autocast when float32
     master weights sit beside bf16 ones, and the judge's counts (calls, cached, retries, failures, garbage) per
     step, summed over ranks, among TRL's metrics. TRL's `log_metric` callback averages over ranks, and the judge is
@@ -115,39 +115,35 @@ def _module_name(model: Any, target: Any) -> str:
     return next(name for name, module in model.named_modules() if module is target)
 
 
-def build_model(script_args: GRPOScriptArguments, model_args: ModelConfig) -> tuple[Any, Any]:
-    """(model, peft_config). Full fine-tuning trains everything unless freeze_vision_tower; LoRA (use_peft) puts
-    adapters on model_args.lora_target_modules, never on the frozen part of the vision tower.
+def build_model(model_args: GRPOModelArguments, training_args: GRPOConfig) -> tuple[Any, Any]:
+    """(model, peft_config). Full fine-tuning: freeze_vision_tower, tune_merger and freeze_llm as in SFT
+    (common.modeling.set_trainable; upstream's GRPO trainer froze nothing, and the defaults train every weight).
+    LoRA (use_peft): TRL's, adapters on model_args.lora_target_modules, never on the frozen part of the vision tower.
 
-    freeze_vision_tower means what it means in SFT (sft.configs, upstream's SFT `configure_vision_tower`): the
-    vision encoder without its merger. Upstream's GRPO trainer froze nothing and has no tune_merger, so here the
-    merger always trains, as it does in SFT with the paper's tune_merger true."""
+    freeze_vision_tower means what it means in SFT (upstream's SFT `configure_vision_tower`): the vision encoder
+    without its merger, which tune_merger governs."""
     model = load_model(
         model_args.model_name_or_path,
-        dtype=model_args.dtype or "auto",
-        attn_implementation=model_args.attn_implementation or "auto",
-        trust_remote_code=False,
+        dtype=model_dtype(model_args, training_args),
+        attn_implementation=model_args.attn_implementation,
+        trust_remote_code=training_args.trust_remote_code,
     )
     peft_config = get_peft_config(model_args)
-    if script_args.freeze_vision_tower:
+    if peft_config is None:
+        set_trainable(model, model_args)
+    elif model_args.freeze_vision_tower:
         tower = vision_tower(model)
         prefix, merger_prefix = _module_name(model, tower), _module_name(model, merger(model))
-        if peft_config is not None:
-            merger_name = re.escape(merger_prefix[len(prefix) + 1 :])
-            # Every module under the tower except the merger and its children (PEFT full-matches the regex).
-            peft_config.exclude_modules = rf"{re.escape(prefix)}\.(?!{merger_name}(?:\.|$)).*"
-        else:
-            merger_ids = {id(parameter) for parameter in merger(model).parameters()}
-            for parameter in tower.parameters():
-                if id(parameter) not in merger_ids:
-                    parameter.requires_grad = False
+        merger_name = re.escape(merger_prefix[len(prefix) + 1 :])
+        # Every module under the tower except the merger and its children (PEFT full-matches the regex).
+        peft_config.exclude_modules = rf"{re.escape(prefix)}\.(?!{merger_name}(?:\.|$)).*"
     return model, peft_config
 
 
 def train(
     script_args: GRPOScriptArguments,
     training_args: GRPOConfig,
-    model_args: ModelConfig,
+    model_args: GRPOModelArguments,
     *,
     end: bool = True,
     command: list[str] | None = None,
@@ -164,14 +160,15 @@ def train(
         min_pixels=script_args.image_min_pixels,
         max_pixels=script_args.image_max_pixels,
         padding_side="left",
+        trust_remote_code=training_args.trust_remote_code,
     )
     # The data is validated before the model loads: a bad record costs seconds, not a GPU allocation.
     data = build_dataset(script_args, processor)
     judge = Judge.from_config(script_args.judge_config(training_args.output_dir), needs_judge=data.has_open_ended)
     reward_funcs = build_reward_funcs(script_args.reward_funcs, script_args.reward_options(), judge)
     init_deepspeed_backend(training_args)
-    model, peft_config = build_model(script_args, model_args)
-    trainer = GRPOTrainer(
+    model, peft_config = build_model(model_args, training_args)
+    trainer = ResumableGRPOTrainer(
         model=model,
         reward_funcs=reward_funcs,
         args=training_args,
@@ -197,15 +194,27 @@ def train(
     return output
 
 
-def parse_args(argv: list[str] | None = None) -> tuple[GRPOScriptArguments, GRPOConfig, ModelConfig]:
-    parser = RecipeParser((GRPOScriptArguments, GRPOConfig, ModelConfig), prog="python -m grpo.train")
-    return parser.parse_args_and_config(argv)
+def build_parser() -> RecipeParser:
+    """The GRPO recipe parser; it accepts the GRPO paper commands' few other names (PAPER_GRPO_ALIASES)."""
+    return RecipeParser(
+        (GRPOScriptArguments, GRPOConfig, GRPOModelArguments), prog="python -m grpo.train", aliases=PAPER_GRPO_ALIASES
+    )
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[GRPOScriptArguments, GRPOConfig, GRPOModelArguments]:
+    """Parse and log the alias mapping at once (grpo.stages has set up logging by then)."""
+    parser = build_parser()
+    parsed = parser.parse_args_and_config(argv)
+    parser.log_aliases()
+    return parsed
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
-    script_args, training_args, model_args = parse_args(argv)
+    parser = build_parser()
+    script_args, training_args, model_args = parser.parse_args_and_config(argv)
     setup_logging(training_args)
+    parser.log_aliases()
     return run_stage(
         lambda: train(script_args, training_args, model_args, command=argv), user_errors=(MissingKeyError,)
     )

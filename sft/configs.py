@@ -1,10 +1,11 @@
 """Configuration of the SFT stage: three dataclasses parsed by `trl.TrlParser` (YAML recipe + CLI overrides).
 
 - `DataArguments`: the LLaVA JSON, its image folder, the prompt template, pixel limits and the bad-data policies.
-- `ModelArguments`: the checkpoint and what trains (the upstream 2U1 flag names, so upstream commands translate
-  one to one: freeze_vision_tower, freeze_llm, tune_merger, lora_enable, vision_lora, bits, use_dora, ...).
-- `SFTConfig`: `transformers.TrainingArguments` plus the per-module learning rates (vision_lr, merger_lr) and
-  padding-free batching (padding_free).
+- `SFTModelArguments`: the checkpoint and what trains, in the vocabulary both stages share
+  (common.model_args: TRL's ModelConfig names plus the freeze flags) with 2U1's defaults; the SFT papers' 2U1 flag
+  names (--lora_enable, --lora_rank, --lora_namespan_exclude, --bits) are accepted as aliases (sft.train).
+- `SFTTrainingArguments`: `transformers.TrainingArguments` plus the per-module learning rates (vision_lr,
+  merger_lr) and padding-free batching (padding_free). Named for what it is: trl.SFTConfig is another class.
 
 Every combination rule is checked in `__post_init__`, so a bad recipe fails before any data or model is read.
 """
@@ -19,6 +20,7 @@ from typing import Any
 
 from transformers import TrainingArguments
 
+from common.model_args import ModelArguments
 from common.training import adapt_to_host
 
 logger = logging.getLogger(__name__)
@@ -26,9 +28,6 @@ logger = logging.getLogger(__name__)
 PROMPT_TEMPLATES = ("paper", "official")
 DATA_POLICIES = ("error", "skip")
 OVERLONG_POLICIES = ("truncate", "skip", "error")
-QUANT_BITS = (4, 8, 16)
-# Upstream's default exclusions for LoRA targets: the output head and the token embedding stay dense.
-DEFAULT_LORA_EXCLUDE = ("lm_head", "embed_tokens")
 
 
 @dataclass
@@ -102,72 +101,69 @@ class DataArguments:
 
 
 @dataclass
-class ModelArguments:
-    model_name_or_path: str | None = field(
-        default=None, metadata={"help": "Checkpoint to fine-tune: Hub id (e.g. Qwen/Qwen2-VL-2B-Instruct) or path."}
+class SFTModelArguments(ModelArguments):
+    """The shared model vocabulary (common.model_args) with 2U1's defaults, the SFT papers' code base: LoRA rank 64,
+    alpha 16, nested (double) quantisation. LoRA targets follow 2U1's rule (every Linear / Embedding outside
+    lora_exclude_modules, the last num_lora_modules of them), and what trains fully beside the adapters follows the
+    freeze flags, so PEFT's own target / modules_to_save lists are not accepted here."""
+
+    use_peft: bool = field(
+        default=False,
+        metadata={
+            "help": "LoRA adapters on the language model's Linear / Embedding layers (2U1's --lora_enable); needs "
+            "freeze_llm."
+        },
     )
-    dtype: str = field(
-        default="auto",
-        metadata={"help": "Weights dtype: 'auto' follows bf16 / fp16 of the training arguments, else float32."},
+    lora_r: int = field(default=64, metadata={"help": "LoRA rank (2U1's --lora_rank; 2U1's default 64)."})
+    lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling alpha (2U1's default 16)."})
+    load_in_4bit: bool = field(
+        default=False, metadata={"help": "QLoRA, 4-bit nf4 base weights (CUDA; needs use_peft); 2U1's --bits 4."}
     )
-    attn_implementation: str = field(
-        default="auto",
-        metadata={"help": "'auto' (flash_attention_2 when CUDA and flash-attn are present, else sdpa), sdpa, eager."},
+    load_in_8bit: bool = field(
+        default=False, metadata={"help": "QLoRA, 8-bit base weights (CUDA; needs use_peft); 2U1's --bits 8."}
     )
+    # GRPO's --trust_remote_code is trl.GRPOConfig's field; SFT's training arguments have none, so it lives here.
     trust_remote_code: bool = field(default=False, metadata={"help": "Allow custom model code from the checkpoint."})
-    freeze_vision_tower: bool = field(default=False, metadata={"help": "Freeze the vision encoder (without merger)."})
-    freeze_llm: bool = field(default=False, metadata={"help": "Freeze the language model (and its LM head)."})
-    tune_merger: bool = field(
-        default=True,
-        metadata={
-            "help": "Train the vision-language merger; applied after freeze_vision_tower (the merger is inside "
-            "the vision tower), so it wins for the merger's parameters."
-        },
-    )
-    lora_enable: bool = field(
-        default=False, metadata={"help": "LoRA adapters on the language model's Linear / Embedding layers."}
-    )
-    vision_lora: bool = field(default=False, metadata={"help": "LoRA on the vision tower too (needs lora_enable)."})
-    lora_rank: int = field(default=64, metadata={"help": "LoRA rank."})
-    lora_alpha: int = field(default=16, metadata={"help": "LoRA scaling alpha."})
-    lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
-    lora_namespan_exclude: list[str] = field(
-        default_factory=lambda: list(DEFAULT_LORA_EXCLUDE),
-        metadata={"help": "Module-name substrings never given LoRA ('visual' is added unless vision_lora)."},
-    )
-    num_lora_modules: int = field(
-        default=-1, metadata={"help": "Only the last N target modules get LoRA (-1: all of them)."}
-    )
-    use_dora: bool = field(default=False, metadata={"help": "Weight-decomposed LoRA (DoRA); needs lora_enable."})
-    bits: int = field(
-        default=16,
-        metadata={
-            "help": "4 or 8: QLoRA, the base weights quantised by bitsandbytes (CUDA only; the vision tower "
-            "stays unquantised); 16: no quantisation."
-        },
+    use_bnb_nested_quant: bool = field(
+        default=True, metadata={"help": "QLoRA: nested (double) quantisation of the 4-bit constants, as 2U1."}
     )
 
     def __post_init__(self):
+        super().__post_init__()
+        self.reject_unsupported(
+            "SFT",
+            {
+                "lora_target_modules": "SFT targets every Linear / Embedding outside lora_exclude_modules "
+                "(num_lora_modules keeps the last N)",
+                "lora_modules_to_save": "SFT trains modules fully by the freeze flags (freeze_vision_tower, "
+                "tune_merger, freeze_llm)",
+                "lora_target_parameters": "SFT targets modules only",
+                "lora_task_type": "SFT trains a causal language model (CAUSAL_LM)",
+                "model_revision": "give a local path or a Hub id at the wanted revision",
+            },
+        )
+        quantised = self.load_in_4bit or self.load_in_8bit
         # The first two rules are upstream's own validation (SPEC 3).
-        if self.lora_enable and not self.freeze_llm:
-            raise ValueError("lora_enable requires freeze_llm: LoRA replaces full training of the language model")
-        if self.vision_lora and not (self.lora_enable and self.freeze_vision_tower):
-            raise ValueError("vision_lora requires lora_enable and freeze_vision_tower")
-        if self.use_dora and not self.lora_enable:
-            raise ValueError("use_dora requires lora_enable")
-        if self.bits not in QUANT_BITS:
-            raise ValueError(f"bits must be one of {QUANT_BITS}, got {self.bits}")
-        if self.bits != 16 and not self.lora_enable:
-            raise ValueError(f"bits={self.bits} (QLoRA) requires lora_enable: quantised weights cannot be trained")
+        if self.use_peft and not self.freeze_llm:
+            raise ValueError("use_peft requires freeze_llm: LoRA replaces full training of the language model")
+        if self.vision_lora and not (self.use_peft and self.freeze_vision_tower):
+            raise ValueError("vision_lora requires use_peft and freeze_vision_tower")
+        if self.use_dora and not self.use_peft:
+            raise ValueError("use_dora requires use_peft")
+        if quantised and not self.use_peft:
+            raise ValueError(
+                "load_in_4bit / load_in_8bit (QLoRA) require use_peft: quantised weights cannot be trained"
+            )
         if self.num_lora_modules == 0 or self.num_lora_modules < -1:
             raise ValueError(f"num_lora_modules must be -1 (all) or positive, got {self.num_lora_modules}")
-        if self.freeze_llm and self.freeze_vision_tower and not self.tune_merger and not self.lora_enable:
+        if self.freeze_llm and self.freeze_vision_tower and not self.tune_merger and not self.use_peft:
             raise ValueError("nothing to train: freeze_llm, freeze_vision_tower, tune_merger false and no LoRA")
 
 
 @dataclass
-class SFTConfig(TrainingArguments):
-    """TrainingArguments with per-module learning rates; defaults that differ from transformers' are noted."""
+class SFTTrainingArguments(TrainingArguments):
+    """TrainingArguments with per-module learning rates; defaults that differ from transformers' are noted. (Not
+    trl.SFTConfig: the stage trains with transformers' Trainer, sft.trainer.)"""
 
     vision_lr: float | None = field(
         default=None, metadata={"help": "Learning rate of the vision tower without merger (None: learning_rate)."}

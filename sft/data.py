@@ -586,9 +586,9 @@ class PreviewArguments:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from trl import TrlParser
-
-    from sft.configs import DataArguments, ModelArguments, SFTConfig
+    from common.cli import RecipeParser
+    from common.flag_aliases import PAPER_SFT_ALIASES
+    from sft.configs import DataArguments, SFTModelArguments, SFTTrainingArguments
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] != "preview":
@@ -596,13 +596,17 @@ def main(argv: list[str] | None = None) -> int:
             "usage: python -m sft.data preview --config RECIPE.yaml [--field value ...] [--n 3]", file=sys.stderr
         )
         return 2
-    parser = TrlParser((DataArguments, ModelArguments, PreviewArguments))
+    parser = RecipeParser(
+        (DataArguments, SFTModelArguments, PreviewArguments),
+        prog="python -m sft.data preview",
+        aliases=PAPER_SFT_ALIASES,
+    )
     # Training fields of the recipe (and their overrides) do not matter here: the preview needs no accelerator, so
     # they are accepted unparsed; anything that is not a field at all is an error.
     data_args, model_args, preview_args, _, cli_rest = parser.parse_args_and_config(
         argv[1:], return_remaining_strings=True, separate_remaining_strings=True
     )
-    training_fields = {f.name for f in dataclasses.fields(SFTConfig)}
+    training_fields = {f.name for f in dataclasses.fields(SFTTrainingArguments)}
     unknown = [a for a in cli_rest if a.startswith("--") and a[2:].split("=")[0] not in training_fields]
     if unknown:
         print(f"error: unknown arguments {unknown}", file=sys.stderr)  # noqa: T201 - CLI output

@@ -1,11 +1,12 @@
 """What trains in the SFT stage: freeze flags, LoRA / DoRA / QLoRA, and the per-module optimizer groups (SPEC 3).
 
-The flags do what they say (upstream overrode the vision / merger flags under LoRA and never passed use_dora:
+The flags (common.model_args, the names both stages share; set_trainable lives in common.modeling, as GRPO's full
+fine-tuning applies it too) do what they say (upstream overrode the vision / merger flags under LoRA and never passed use_dora:
 SPEC 7.4):
 - full fine-tuning: the vision tower trains unless freeze_vision_tower, then the merger follows tune_merger (it
   sits inside the tower, so it is set after it), the language model and LM head train unless freeze_llm;
-- LoRA: adapters on every Linear / Embedding of the language model except `lora_namespan_exclude` (and of the
-  vision tower with vision_lora, the merger excepted while tune_merger trains it fully); the vision tower (when not
+- LoRA (use_peft): adapters on every Linear / Embedding of the language model except `lora_exclude_modules` (and of
+  the vision tower with vision_lora, the merger excepted while tune_merger trains it fully); the vision tower (when not
   frozen) and the merger (tune_merger) train fully through PEFT's `modules_to_save`, so the adapter checkpoint holds
   them and `merge_lora` writes them into the merged model.
 """
@@ -18,11 +19,19 @@ from typing import Any
 import torch
 from torch import nn
 
-from common.modeling import load_model, merger, resolve_attn_implementation, resolve_dtype, vision_tower
+from common.modeling import (
+    PARTS,
+    load_model,
+    merger,
+    model_dtype,
+    part_of_parameters,
+    resolve_attn_implementation,
+    set_trainable,
+    vision_tower,
+)
 
 logger = logging.getLogger(__name__)
 
-PARTS = ("vision", "merger", "llm")
 # The attention implementation of padding-free training where flash-attention is absent (sdpa_varlen_attention).
 SDPA_VARLEN = "sdpa_varlen"
 
@@ -82,32 +91,10 @@ def _module_name(model: nn.Module, module: nn.Module) -> str:
     raise ValueError(f"{type(module).__name__} is not a submodule of {type(model).__name__}")
 
 
-def part_of_parameters(model: nn.Module) -> dict[str, str]:
-    """Parameter name -> "vision" (tower without merger), "merger" or "llm" (everything else)."""
-    tower_ids = {id(p) for p in vision_tower(model).parameters()}
-    merger_ids = {id(p) for p in merger(model).parameters()}
-    return {
-        name: "merger" if id(p) in merger_ids else "vision" if id(p) in tower_ids else "llm"
-        for name, p in model.named_parameters()
-    }
-
-
-def set_trainable(model: nn.Module, model_args: Any) -> None:
-    """Full fine-tuning flags (no LoRA): the tower first, then the merger inside it, then the language model."""
-    parts = part_of_parameters(model)
-    wanted = {
-        "vision": not model_args.freeze_vision_tower,
-        "merger": model_args.tune_merger,
-        "llm": not model_args.freeze_llm,
-    }
-    for name, parameter in model.named_parameters():
-        parameter.requires_grad_(wanted[parts[name]])
-
-
 def lora_targets(model: nn.Module, model_args: Any) -> list[str]:
     """Upstream's target rule: every Linear / Embedding whose name contains none of the excluded substrings
     ("visual" added unless vision_lora), optionally only the last `num_lora_modules` of them."""
-    exclude = list(model_args.lora_namespan_exclude)
+    exclude = list(model_args.lora_exclude_modules)
     tower_name = _module_name(model, vision_tower(model))
     merger_name = _module_name(model, merger(model))
     names = []
@@ -151,43 +138,41 @@ def lora_config(model: nn.Module, model_args: Any):
     from peft import LoraConfig
 
     return LoraConfig(
-        r=model_args.lora_rank,
+        r=model_args.lora_r,
         lora_alpha=model_args.lora_alpha,
         lora_dropout=model_args.lora_dropout,
         target_modules=lora_targets(model, model_args),
         modules_to_save=fully_trained_modules(model, model_args) or None,
         use_dora=model_args.use_dora,
+        use_rslora=model_args.use_rslora,
         task_type="CAUSAL_LM",
     )
 
 
 def quantization_config(model_args: Any, compute_dtype: torch.dtype):
-    """QLoRA (bits 4 / 8): bitsandbytes on CUDA; the vision tower and LM head stay unquantised (upstream)."""
-    if model_args.bits == 16:
+    """QLoRA (load_in_4bit / load_in_8bit): bitsandbytes on CUDA; the vision tower and LM head stay unquantised
+    (upstream)."""
+    if not (model_args.load_in_4bit or model_args.load_in_8bit):
         return None
+    bits = 4 if model_args.load_in_4bit else 8
     if not torch.cuda.is_available():
-        raise ValueError(f"bits={model_args.bits} (QLoRA) needs a CUDA GPU with bitsandbytes; use bits=16 on CPU")
+        raise ValueError(f"load_in_{bits}bit (QLoRA) needs a CUDA GPU with bitsandbytes; train unquantised on CPU")
     from transformers import BitsAndBytesConfig
 
+    storage = (
+        {}
+        if model_args.bnb_4bit_quant_storage is None
+        else {"bnb_4bit_quant_storage": model_args.bnb_4bit_quant_storage}
+    )
     return BitsAndBytesConfig(
-        load_in_4bit=model_args.bits == 4,
-        load_in_8bit=model_args.bits == 8,
+        load_in_4bit=model_args.load_in_4bit,
+        load_in_8bit=model_args.load_in_8bit,
         llm_int8_skip_modules=["visual", "lm_head"],
         bnb_4bit_compute_dtype=compute_dtype,
-        bnb_4bit_use_double_quant=True,
-        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=model_args.use_bnb_nested_quant,
+        bnb_4bit_quant_type=model_args.bnb_4bit_quant_type,
+        **storage,
     )
-
-
-def model_dtype(model_args: Any, training_args: Any) -> torch.dtype:
-    """ "auto": the training precision (bf16 / fp16 weights, as upstream loaded them), else float32."""
-    if model_args.dtype != "auto":
-        return resolve_dtype(model_args.dtype)
-    if training_args.bf16:
-        return torch.bfloat16
-    if training_args.fp16:
-        return torch.float16
-    return torch.float32
 
 
 def build_model(model_args: Any, training_args: Any) -> nn.Module:
@@ -208,7 +193,7 @@ def build_model(model_args: Any, training_args: Any) -> nn.Module:
         **kwargs,
     )
     model.config.use_cache = False  # the KV cache is useless in training and conflicts with checkpointing
-    if not model_args.lora_enable:
+    if not model_args.use_peft:
         set_trainable(model, model_args)
         return model
     from peft import get_peft_model, prepare_model_for_kbit_training

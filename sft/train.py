@@ -6,7 +6,7 @@ TinyRS, TinyRS-CoT and GeoVLM-R1's SFT stage (SPEC 1, 3).
     torchrun --nproc_per_node N -m sft.train --config ...                             # DDP
 
 parse (YAML + CLI) -> processor with the pixel limits -> validate and measure the data -> model with the trainable
-flags / LoRA -> stock Trainer (+ per-module learning rates) -> train, resuming from the newest checkpoint in
+flags / LoRA -> transformers' Trainer (+ per-module learning rates: sft.trainer.PerModuleLRTrainer) -> train, resuming from the newest checkpoint in
 output_dir -> save model + processor.
 """
 
@@ -16,18 +16,23 @@ import logging
 import sys
 
 from common.cli import RecipeParser, run_stage
+from common.flag_aliases import PAPER_SFT_ALIASES
 from common.provenance import RunInfo
 from common.training import init_deepspeed_backend, keep_fp32_master_weights, prepare_run, setup_logging, train_and_save
-from sft.configs import DataArguments, ModelArguments, SFTConfig
+from sft.configs import DataArguments, SFTModelArguments, SFTTrainingArguments
 from sft.data import SFTCollator, build_dataset, load_sft_processor
 from sft.modeling import build_model, trainable_summary
-from sft.trainer import SFTTrainer
+from sft.trainer import PerModuleLRTrainer
 
 logger = logging.getLogger(__name__)
 
 
 def train(
-    data_args: DataArguments, model_args: ModelArguments, training_args: SFTConfig, *, command: list[str] | None = None
+    data_args: DataArguments,
+    model_args: SFTModelArguments,
+    training_args: SFTTrainingArguments,
+    *,
+    command: list[str] | None = None,
 ) -> str:
     """Trains and saves to output_dir; `command` (the parsed arguments) goes into the run record."""
     if not model_args.model_name_or_path:
@@ -48,7 +53,7 @@ def train(
     model = build_model(model_args, training_args)
     keep_fp32_master_weights(model, training_args)
     logger.info("trainable parameters per part: %s", trainable_summary(model))
-    trainer = SFTTrainer(
+    trainer = PerModuleLRTrainer(
         model=model,
         args=training_args,
         train_dataset=dataset,
@@ -66,11 +71,19 @@ def train(
     return train_and_save(trainer, training_args, run=run)
 
 
+def build_parser() -> RecipeParser:
+    """The SFT recipe parser; it accepts the SFT papers' 2U1 flag names (common.model_args.PAPER_SFT_ALIASES)."""
+    return RecipeParser(
+        (DataArguments, SFTModelArguments, SFTTrainingArguments), prog="python -m sft.train", aliases=PAPER_SFT_ALIASES
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = RecipeParser((DataArguments, ModelArguments, SFTConfig), prog="python -m sft.train")
+    parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     data_args, model_args, training_args = parser.parse_args_and_config(argv)
     setup_logging(training_args)
+    parser.log_aliases()
     return run_stage(lambda: train(data_args, model_args, training_args, command=argv))
 
 

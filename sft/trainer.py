@@ -1,4 +1,5 @@
-"""`transformers.Trainer` plus the two things it lacks for this recipe; everything else is stock.
+"""`PerModuleLRTrainer`: `transformers.Trainer` plus the things it lacks for this recipe; everything else is stock.
+(Named for its main addition, not `SFTTrainer`: that is TRL's class, which this is not.)
 
 Why transformers.Trainer and not trl.SFTTrainer: SFTTrainer only accepts a `datasets.Dataset`, and a Dataset with
 an on-the-fly transform cannot hand Trainer its length column without running the transform (decoding every
@@ -35,7 +36,7 @@ logger = logging.getLogger(__name__)
 _ADAMW = ("adamw_torch", "adamw_torch_fused")
 
 
-class SFTTrainer(FullCheckpointResume, Trainer):
+class PerModuleLRTrainer(FullCheckpointResume, Trainer):
     def _optimizer_offloaded(self) -> bool:
         config = getattr(self.args, "hf_deepspeed_config", None)
         if config is None:

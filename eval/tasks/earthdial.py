@@ -242,7 +242,7 @@ BOX_KINDS = ("rec", "xbd_det")  # ground truth is a box string: rows without a f
 IMAGE_COLUMNS = ("jpg", "jpg_A", "jpg_B", "jpg_C", "jpg_D")
 
 
-def user_text(question: str) -> str:
+def earthdial_question_text(question: str) -> str:
     """The prompt sent after the images: the EarthDial prompt without its `<image>` placeholders."""
     return question.replace("<image>", "")
 
@@ -504,7 +504,7 @@ def _make_task(key: str, dataset: Dataset) -> Task:
         family=FAMILY,
         kind=f"earthdial_{dataset.kind}",
         load=load_shard(key),
-        user=lambda row, options: user_text(row["question"]),
+        user=lambda row, options: earthdial_question_text(row["question"]),
         system=system_text,
         scorers={"paper": _scorer(dataset.kind, paper=True), "strict": _scorer(dataset.kind, paper=False)},
         max_new_tokens=dataset.max_new_tokens,
@@ -521,4 +521,4 @@ def prompt_for(key: str, question: str) -> str:
     return DATASETS[key].prompt(question)
 
 
-__all__ = ["DATASETS", "TASKS", "prompt_for", "record_row", "result_row", "user_text", "PromptOptions"]
+__all__ = ["DATASETS", "TASKS", "prompt_for", "record_row", "result_row", "earthdial_question_text", "PromptOptions"]

@@ -188,7 +188,7 @@ def load_file(task: str) -> Callable[[str | os.PathLike], list[Row]]:
     return load
 
 
-def user_text(question: str) -> str:
+def geovlm_question_text(question: str) -> str:
     """The record's human turn with its image placeholder (and the newline after it) removed: the image goes first."""
     return question.replace("<image>\n", "").replace("<image>", "")
 
@@ -204,7 +204,7 @@ def _make_task(name: str) -> Task:
         family="geovlm",
         kind=name,
         load=load_file(name),
-        user=lambda row, options: user_text(row["question"]),
+        user=lambda row, options: geovlm_question_text(row["question"]),
         system=system_text,
         scorers={
             "paper": _scorer(_PER_SAMPLE[name], paper=True, task=name),

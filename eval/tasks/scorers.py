@@ -59,7 +59,7 @@ def question_text(raw: str) -> str:
     return raw.replace("<image>\n", "")
 
 
-def user_text(question: str, kind: str, style: str) -> str:
+def styled_question_prompt(question: str, kind: str, style: str) -> str:
     """The user text of a ScoreRS sample for a prompt style (module docstring: where each string comes from)."""
     q = question_text(question)
     if kind == "mcq":
@@ -274,7 +274,7 @@ def load_file(file_name: str) -> Callable[[str | os.PathLike], list[Row]]:
 
 def _make_task(key: str, file_name: str, kind: str) -> Task:
     def user(row: Row, options: PromptOptions) -> str:
-        return user_text(row["question"], kind, options.style)
+        return styled_question_prompt(row["question"], kind, options.style)
 
     return Task(
         key=key,

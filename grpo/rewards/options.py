@@ -6,7 +6,7 @@ The field names are the recipe keys (configs/grpo/*.yaml, `grpo.configs.GRPOScri
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from common.parsing import BOX_FRAMES
 from common.prompts import SAMCHAT_KEYWORDS
@@ -19,21 +19,51 @@ TAG_CASES = ("sensitive", "insensitive")
 
 @dataclass
 class RewardOptions:
-    think_tag: str = "reasoning"  # SAMChat and TinyRS; "think" for VLM-R1 / GeoVLM-R1 (SPEC 4)
-    answer_tag: str = "answer"
-    format_mode: str = "search"  # see FORMAT_MODES and common.parsing.has_format
-    keywords: tuple[str, ...] = SAMCHAT_KEYWORDS  # samchat_keyword's positive words (SPEC 5)
-    # samchat_keyword's `<answer>` tags: "sensitive" as the released reward (SPEC 5, the paper recipes);
-    # "insensitive" as the SAMData metric reads them (SPEC 6.1).
-    samchat_tag_case: str = "sensitive"
-    # "upstream" reproduces SPEC 7.5 (the predicted box compared with itself, upstream's IoU) for ablations only.
-    iou_mode: str = "correct"
-    box_frame: str = "pixels"  # frame of predicted GeoVLM boxes, as in eval (eval.tasks.base.BOX_FRAMES)
-    caption_metric: str = "rouge_l"  # see CAPTION_METRICS; METEOR needs java on PATH
-    # Reward of an open-ended row whose judge call gave no score (grpo.judge: a final failure, or a reply without a
-    # number when its garbage_value is None). None leaves the row out of the step, as TRL does with None.
-    judge_failure_value: float | None = None
-    completion_length_max_chars: int = 256  # completion_length scores 1.0 from this many characters on
+    """Parsed as part of grpo.configs.GRPOScriptArguments (which inherits these fields, defaults and help texts) and
+    by `python -m grpo.rewards`; `keywords` is parsed as a list and kept as a tuple."""
+
+    think_tag: str = field(default="reasoning", metadata={"help": "'reasoning' (SAMChat, TinyRS) or 'think' (SPEC 4)."})
+    answer_tag: str = field(default="answer", metadata={"help": "Tag of the final answer."})
+    format_mode: str = field(
+        default="search",
+        metadata={"help": "'search' (SAMChat, TinyRS) or 'fullmatch' (common.parsing.has_format)."},
+    )
+    keywords: list[str] = field(
+        default_factory=lambda: list(SAMCHAT_KEYWORDS),
+        metadata={"help": "samchat_keyword's positive keywords (SPEC 5)."},
+    )
+    samchat_tag_case: str = field(
+        default="sensitive",
+        metadata={
+            "help": "samchat_keyword's <answer> tags: 'sensitive' as the released reward (SPEC 5), or 'insensitive' "
+            "as the SAMData metric reads them (SPEC 6.1)."
+        },
+    )
+    iou_mode: str = field(
+        default="correct",
+        metadata={
+            "help": "'correct', or 'upstream' to reproduce the released bbox reward bug (the predicted box compared "
+            "with itself: SPEC 7.5), for ablations only."
+        },
+    )
+    box_frame: str = field(
+        default="pixels",
+        metadata={"help": "Frame of predicted boxes: 'pixels', 'grid' (Qwen2-VL 0-1000) or 'input' (Qwen2.5-VL)."},
+    )
+    caption_metric: str = field(
+        default="rouge_l", metadata={"help": "Captioning reward: 'rouge_l' or 'meteor' (METEOR needs java on PATH)."}
+    )
+    # grpo.judge: a final failure, or a reply without a number when its garbage_value is None. None leaves the row out
+    # of the step, as TRL does with None.
+    judge_failure_value: float | None = field(
+        default=None,
+        metadata={
+            "help": "Reward after a final judge failure, or a reply without a number (None: the row is left out)."
+        },
+    )
+    completion_length_max_chars: int = field(
+        default=256, metadata={"help": "completion_length reward: characters that score 1 (smoke tests only)."}
+    )
 
     def __post_init__(self) -> None:
         for name, value, choices in (

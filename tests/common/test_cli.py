@@ -7,11 +7,11 @@ import pytest
 from common.cli import RecipeParser, run_stage
 from common.data import DataError
 from common.modeling import ModelSourceError
-from sft.configs import DataArguments, ModelArguments, SFTConfig
+from sft.configs import DataArguments, SFTModelArguments, SFTTrainingArguments
 
 
 def parser():
-    return RecipeParser((DataArguments, ModelArguments, SFTConfig), prog="python -m sft.train")
+    return RecipeParser((DataArguments, SFTModelArguments, SFTTrainingArguments), prog="python -m sft.train")
 
 
 def test_help_names_the_module_and_the_config_flag(capsys):
@@ -63,7 +63,11 @@ def test_recipe_and_overrides_parse_to_the_three_groups(tmp_path):
     recipe = tmp_path / "r.yaml"
     recipe.write_text("model_name_or_path: m\nlearning_rate: 1.0e-5\n")
     parsed = parser().parse_args_and_config(["--config", str(recipe), "--learning_rate", "2e-5", "--output_dir", "o"])
-    assert [type(group) for group in parsed] == [DataArguments, ModelArguments, SFTConfig]  # no stray namespace
+    assert [type(group) for group in parsed] == [
+        DataArguments,
+        SFTModelArguments,
+        SFTTrainingArguments,
+    ]  # no stray namespace
     assert parsed[1].model_name_or_path == "m" and parsed[2].learning_rate == 2e-5
 
 

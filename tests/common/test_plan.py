@@ -53,13 +53,29 @@ def test_zero3_offload_uses_deepspeeds_estimator(distill):
     "overrides, trainable",
     [
         # LoRA rank 64 on the 7 projections of 28 layers: 28 x 64 x 41,216 = 73,859,072, plus the merger trained fully
-        (["lora_enable=true", "freeze_llm=true", "freeze_vision_tower=true"], "trainable 107,947,008 (vision 0.0M"),
+        (["use_peft=true", "freeze_llm=true", "freeze_vision_tower=true"], "trainable 107,947,008 (vision 0.0M"),
         # nothing but the merger: ln_q + 5120x5120 + 5120x1536 with biases
         (["freeze_llm=true", "freeze_vision_tower=true"], "trainable 34,087,936 (vision 0.0M, merger 34.1M, llm 0.0M)"),
     ],
 )
 def test_trainable_flags(repo_root, qwen2_tokenizer_dir, overrides, trainable):
     plan = make_plan(args(str(repo_root / "configs/sft/samchat_distill.yaml"), *overrides))
+    assert trainable in "\n".join(plan.lines)
+
+
+@pytest.mark.parametrize(
+    "recipe, overrides, trainable",
+    [
+        # the SFT papers' 2U1 names plan as the canonical ones (the first case of test_trainable_flags)
+        ("sft/samchat_distill.yaml", ["lora_enable=true", "freeze_llm=true", "freeze_vision_tower=true"],
+         "trainable 107,947,008 (vision 0.0M"),
+        # GRPO's frozen encoder keeps training its merger, as grpo.train does (the SFT flag's meaning)
+        ("grpo/samchat_r1.yaml", ["freeze_vision_tower=true"],
+         "trainable 1,577,802,240 (vision 0.0M, merger 34.1M, llm 1,543.7M)"),
+    ],
+)  # fmt: skip
+def test_trainable_flags_in_both_vocabularies_and_stages(repo_root, qwen2_tokenizer_dir, recipe, overrides, trainable):
+    plan = make_plan(args(str(repo_root / "configs" / recipe), *overrides))
     assert trainable in "\n".join(plan.lines)
 
 

@@ -60,8 +60,8 @@ def test_sft_step_lora_vision_merger(twin_dir, synthetic_dir, repo_root, tmp_pat
             "--output_dir", str(out), "--report_to", "none", "--max_steps", "1", "--logging_steps", "1",
             "--per_device_train_batch_size", "1", "--bf16", "true", "--learning_rate", "1e-5",
             "--vision_lr", "2e-6", "--merger_lr", "1e-5", "--warmup_steps", "0", "--save_strategy", "no",
-            "--lora_enable", "true", "--freeze_llm", "true", "--freeze_vision_tower", "true", "--vision_lora", "true",
-            "--tune_merger", "true", "--lora_rank", "8", "--lora_alpha", "16"]  # fmt: skip
+            "--use_peft", "true", "--freeze_llm", "true", "--freeze_vision_tower", "true", "--vision_lora", "true",
+            "--tune_merger", "true", "--lora_r", "8", "--lora_alpha", "16"]  # fmt: skip
     assert main(argv) == 0
     (first, *_) = [entry for entry in log_history(out) if "loss" in entry]
     assert abs(first["loss"] - LN_VOCAB) < 1.0, first  # a random head: close to uniform over 151,936 tokens

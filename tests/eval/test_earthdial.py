@@ -19,7 +19,7 @@ from eval import score as score_cli
 from eval.backends import Generation
 from eval.generate import generate_task, read_predictions
 from eval.tasks import FAMILIES, TASKS, PromptOptions, ScoreOptions, resolve_tasks
-from eval.tasks.earthdial import DATASETS, prompt_for, user_text
+from eval.tasks.earthdial import DATASETS, earthdial_question_text, prompt_for
 
 ISSUE_KEYS = (
     "earthdial_rec_geochat",
@@ -148,7 +148,7 @@ def test_messages_carry_every_image_in_order_before_the_text():
     content = messages[1]["content"]
     assert [part["type"] for part in content] == ["image", "image", "text"]
     assert content[2]["text"] == "[changedet] [hr_rgb_temp_0.5]   \\n any change?"
-    assert user_text("<image>x") == "x"
+    assert earthdial_question_text("<image>x") == "x"
 
 
 def _score(key: str, rows: list[dict], protocol: str) -> dict:

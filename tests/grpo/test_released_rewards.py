@@ -16,7 +16,7 @@ from trl.data_utils import prepare_multimodal_messages
 from common.modeling import load_processor
 from common.prompts import REASONING_SYSTEM
 from grpo.configs import GRPOScriptArguments
-from grpo.data import build_dataset, user_text
+from grpo.data import build_dataset, turn_question_text
 from grpo.judge import Judge, JudgeConfig
 from grpo.rewards import RewardOptions, build_reward_funcs, samchat, tinyrs
 from grpo.rewards.__main__ import main as rewards_main
@@ -200,8 +200,8 @@ def test_tinyrs_r1_training_prompt(tinyrs_dir, processor):
         ("a <image> b<video>", False, "a  b"),  # every placeholder goes, wherever it is
     ],
 )
-def test_user_text(content, strip, expected):
-    assert user_text(content, strip=strip) == expected
+def test_turn_question_text(content, strip, expected):
+    assert turn_question_text(content, strip=strip) == expected
 
 
 # ---------------------------------------------------------------------------------------------------------------

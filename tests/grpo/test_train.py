@@ -70,6 +70,9 @@ def test_demo_recipe_trains_logs_saves_and_reloads(in_repo, tiny_model_dir, synt
     launch = read_run_record(out)["launches"][-1]
     assert launch["config"]["script"]["reward_funcs"] == ["format", "samchat_keyword", "completion_length"]
     assert launch["config"]["training"]["beta"] == 0.001 and launch["stage"] == "grpo"
+    # the shared model vocabulary, and the reward options inherited by the script arguments
+    assert (launch["config"]["model"]["freeze_vision_tower"], launch["config"]["model"]["use_peft"]) == (False, False)
+    assert launch["config"]["script"]["keywords"] == ["military", "missile", "silo"]
     assert "grpo" in ModelCard.load(out / "README.md").data.tags  # ours, replacing TRL's draft
 
 

@@ -10,7 +10,7 @@ from trl import TrlParser
 
 from grpo.stages import load_plan, plan_stages
 from grpo.train import parse_args as parse_grpo
-from sft.configs import DataArguments, ModelArguments, SFTConfig
+from sft.configs import DataArguments, SFTModelArguments, SFTTrainingArguments
 from tests.conftest import REPO_ROOT
 
 CONFIGS = sorted(
@@ -22,7 +22,7 @@ GRPO_CPU = ["--bf16", "false", "--use_cpu", "true", "--per_device_train_batch_si
 
 
 def load_sft(path: str) -> None:
-    data, model, training = TrlParser((DataArguments, ModelArguments, SFTConfig)).parse_args_and_config(
+    data, model, training = TrlParser((DataArguments, SFTModelArguments, SFTTrainingArguments)).parse_args_and_config(
         ["--config", path, *SFT_CPU]
     )
     assert data.data_path and training.output_dir

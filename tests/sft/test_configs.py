@@ -7,7 +7,13 @@ import logging
 import pytest
 from trl import TrlParser
 
-from sft.configs import DataArguments, ModelArguments, SFTConfig, check_deepspeed_optimizer, liger_available
+from sft.configs import (
+    DataArguments,
+    SFTModelArguments,
+    SFTTrainingArguments,
+    check_deepspeed_optimizer,
+    liger_available,
+)
 
 PAPER_RECIPES = ["samchat_base", "samchat_distill", "tinyrs_pretrain", "tinyrs_instruct", "tinyrs_cot", "geovlm_sft"]
 # tf32 / bf16 need a GPU; the CPU test switches them off and checks the file's values separately.
@@ -15,7 +21,7 @@ CPU = ["--bf16", "false", "--tf32", "false"]
 
 
 def parse(args):
-    return TrlParser((DataArguments, ModelArguments, SFTConfig)).parse_args_and_config(args)
+    return TrlParser((DataArguments, SFTModelArguments, SFTTrainingArguments)).parse_args_and_config(args)
 
 
 @pytest.mark.parametrize("name", [*PAPER_RECIPES, "demo"])
@@ -72,32 +78,32 @@ def test_cli_overrides_win_over_the_recipe(repo_root):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"lora_enable": True}, "lora_enable requires freeze_llm"),  # upstream rule
-        ({"vision_lora": True, "freeze_vision_tower": True}, "vision_lora requires lora_enable"),  # upstream rule
-        ({"lora_enable": True, "freeze_llm": True, "vision_lora": True}, "vision_lora requires .*freeze_vision_tower"),
-        ({"use_dora": True}, "use_dora requires lora_enable"),
-        ({"bits": 4}, "requires lora_enable"),
-        ({"bits": 5, "lora_enable": True, "freeze_llm": True}, "bits must be one of"),
-        ({"lora_enable": True, "freeze_llm": True, "num_lora_modules": 0}, "num_lora_modules"),
+        ({"use_peft": True}, "use_peft requires freeze_llm"),  # upstream rule
+        ({"vision_lora": True, "freeze_vision_tower": True}, "vision_lora requires use_peft"),  # upstream rule
+        ({"use_peft": True, "freeze_llm": True, "vision_lora": True}, "vision_lora requires .*freeze_vision_tower"),
+        ({"use_dora": True}, "use_dora requires use_peft"),
+        ({"load_in_4bit": True}, "require use_peft"),
+        ({"load_in_4bit": True, "load_in_8bit": True, "use_peft": True, "freeze_llm": True}, "8 bit and 4 bit"),  # TRL
+        ({"use_peft": True, "freeze_llm": True, "num_lora_modules": 0}, "num_lora_modules"),
         ({"freeze_llm": True, "freeze_vision_tower": True, "tune_merger": False}, "nothing to train"),
     ],
 )
 def test_model_argument_rules(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        ModelArguments(model_name_or_path="m", **kwargs)
+        SFTModelArguments(model_name_or_path="m", **kwargs)
 
 
 @pytest.mark.parametrize(
     "kwargs",
     [
-        {"lora_enable": True, "freeze_llm": True},
-        {"lora_enable": True, "freeze_llm": True, "vision_lora": True, "freeze_vision_tower": True, "use_dora": True},
-        {"lora_enable": True, "freeze_llm": True, "bits": 4},
+        {"use_peft": True, "freeze_llm": True},
+        {"use_peft": True, "freeze_llm": True, "vision_lora": True, "freeze_vision_tower": True, "use_dora": True},
+        {"use_peft": True, "freeze_llm": True, "load_in_4bit": True},
         {"freeze_llm": True, "freeze_vision_tower": True},  # merger only
     ],
 )
 def test_model_argument_valid_combinations(kwargs):
-    ModelArguments(model_name_or_path="m", **kwargs)
+    SFTModelArguments(model_name_or_path="m", **kwargs)
 
 
 @pytest.mark.parametrize(
@@ -132,7 +138,9 @@ def test_training_config_applies_the_deepspeed_policy(tmp_path):
     path = tmp_path / "ds.json"
     path.write_text(json.dumps({"optimizer": {"type": "AdamW"}, "train_micro_batch_size_per_gpu": "auto"}))
     with pytest.raises(ValueError, match="'optimizer' block"):
-        SFTConfig(output_dir=str(tmp_path), deepspeed=str(path), learning_rate=1e-5, vision_lr=2e-6, use_cpu=True)
+        SFTTrainingArguments(
+            output_dir=str(tmp_path), deepspeed=str(path), learning_rate=1e-5, vision_lr=2e-6, use_cpu=True
+        )
 
 
 @pytest.mark.parametrize("name", ["zero2", "zero2_offload", "zero3", "zero3_offload"])
@@ -152,13 +160,13 @@ def test_deepspeed_configs(repo_root, name):
 @pytest.mark.skipif(liger_available(), reason="Liger kernels usable here")
 def test_liger_is_dropped_without_gpu(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="sft.configs"):
-        config = SFTConfig(output_dir=str(tmp_path), use_liger_kernel=True, use_cpu=True)
+        config = SFTTrainingArguments(output_dir=str(tmp_path), use_liger_kernel=True, use_cpu=True)
     assert config.use_liger_kernel is False and "without Liger kernels" in caplog.text
 
 
 def test_checkpointing_defaults_to_non_reentrant(tmp_path):
     # `gradient_checkpointing*`: the names transformers 5.17 (GPU lock) and 5.24 (CPU lock, as an alias) both read.
-    config = SFTConfig(output_dir=str(tmp_path), gradient_checkpointing=True, use_cpu=True)
+    config = SFTTrainingArguments(output_dir=str(tmp_path), gradient_checkpointing=True, use_cpu=True)
     assert config.gradient_checkpointing_kwargs == {"use_reentrant": False}
 
 

@@ -1,19 +1,21 @@
 """sft.modeling / sft.trainer: the trainable flags do what they say (SPEC 3, 7.4), LoRA targets, and the optimizer's
 per-module groups (vision tower / merger / rest x decay / no decay, SPEC 3)."""
 
+from pathlib import Path
+
 import pytest
 import torch
 
-from sft.configs import ModelArguments, SFTConfig
+from sft.configs import SFTModelArguments, SFTTrainingArguments
 from sft.modeling import build_model, lora_targets, param_groups, part_of_parameters, trainable_summary
 
 
 def model_args(model_dir, **kwargs):
-    return ModelArguments(model_name_or_path=str(model_dir), **kwargs)
+    return SFTModelArguments(model_name_or_path=str(model_dir), **kwargs)
 
 
 def training_args(tmp_path, **kwargs):
-    return SFTConfig(output_dir=str(tmp_path), use_cpu=True, report_to="none", **kwargs)
+    return SFTTrainingArguments(output_dir=str(tmp_path), use_cpu=True, report_to="none", **kwargs)
 
 
 def trainable_parts(model):
@@ -39,7 +41,7 @@ def test_full_finetuning_flags(tiny_model_dir, tmp_path, flags, parts):
         assert parameter.requires_grad == (part_of_parameters(model)[name] in parts), name
 
 
-LORA = {"lora_enable": True, "freeze_llm": True, "lora_rank": 4, "lora_alpha": 8}
+LORA = {"use_peft": True, "freeze_llm": True, "lora_r": 4, "lora_alpha": 8}
 
 
 @pytest.mark.parametrize(
@@ -89,7 +91,7 @@ def test_qlora_needs_cuda(tiny_model_dir, tmp_path):
     if torch.cuda.is_available():
         pytest.skip("GPU present")
     with pytest.raises(ValueError, match="needs a CUDA GPU"):
-        build_model(model_args(tiny_model_dir, **LORA, bits=4), training_args(tmp_path))
+        build_model(model_args(tiny_model_dir, **LORA, load_in_4bit=True), training_args(tmp_path))
 
 
 def test_param_groups(tiny_model_dir, tmp_path):
@@ -125,7 +127,7 @@ def test_param_groups(tiny_model_dir, tmp_path):
 def test_trainer_optimizer_carries_the_rates(tiny_model_dir, synthetic_dir, tmp_path, rates, expected):
     from common.modeling import load_processor
     from sft.data import SFTCollator, SFTDataset
-    from sft.trainer import SFTTrainer
+    from sft.trainer import PerModuleLRTrainer
 
     args = training_args(tmp_path, learning_rate=3e-5, weight_decay=0.1, **rates)
     model = build_model(model_args(tiny_model_dir), args)
@@ -134,7 +136,7 @@ def test_trainer_optimizer_carries_the_rates(tiny_model_dir, synthetic_dir, tmp_
 
     folder = synthetic_dir / "samdata" / "train"
     dataset = SFTDataset(read_llava(folder / "sam_300_inst.json", folder).records, processor)
-    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset,
+    trainer = PerModuleLRTrainer(model=model, args=args, train_dataset=dataset,
                          data_collator=SFTCollator.from_processor(processor), processing_class=processor)  # fmt: skip
     optimizer = trainer.create_optimizer()
     lrs = {g["name"]: g["lr"] for g in optimizer.param_groups}
@@ -148,14 +150,62 @@ def test_length_grouped_sampler_uses_measured_lengths(tiny_model_dir, synthetic_
     from common.data import read_llava
     from common.modeling import load_processor
     from sft.data import SFTCollator, SFTDataset
-    from sft.trainer import SFTTrainer
+    from sft.trainer import PerModuleLRTrainer
 
     folder = synthetic_dir / "vhm"
     processor = load_processor(tiny_model_dir)
     dataset = SFTDataset(read_llava(folder / "list_sft_oversampled.json", folder).records, processor)
     args = training_args(tmp_path, train_sampling_strategy="group_by_length", per_device_train_batch_size=4)
-    trainer = SFTTrainer(model=build_model(model_args(tiny_model_dir), args), args=args, train_dataset=dataset,
+    trainer = PerModuleLRTrainer(model=build_model(model_args(tiny_model_dir), args), args=args, train_dataset=dataset,
                          data_collator=SFTCollator.from_processor(processor), processing_class=processor)  # fmt: skip
     sampler = trainer._get_train_sampler()
     assert isinstance(sampler, LengthGroupedSampler) and sampler.lengths == dataset.lengths
     assert sorted(sampler) == list(range(len(dataset)))
+
+
+def _sha(names):
+    import hashlib
+
+    return hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest()[:16]
+
+
+DEMO = ["--config", str(Path(__file__).resolve().parents[2] / "configs/sft/demo.yaml"), "--report_to", "none"]
+VISION_LORA_OLD = ["--lora_enable", "true", "--freeze_llm", "true", "--freeze_vision_tower", "true", "--vision_lora",
+                   "true", "--lora_rank", "8", "--lora_alpha", "16", "--num_lora_modules", "12",
+                   "--lora_namespan_exclude", "lm_head", "embed_tokens", "qkv"]  # fmt: skip
+VISION_LORA_NEW = ["--use_peft", "true", "--freeze_llm", "true", "--freeze_vision_tower", "true", "--vision_lora",
+                   "true", "--lora_r", "8", "--lora_alpha", "16", "--num_lora_modules", "12",
+                   "--lora_exclude_modules", "lm_head", "embed_tokens", "qkv"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "flags, trainable, trainable_sha, lora",
+    [
+        # the demo recipe: every weight (57 tensors)
+        ([], 57, "64b65504bfe8289f", None),
+        # vision LoRA on the last 12 targets, merger trained fully, in 2U1's names and in the canonical ones
+        (VISION_LORA_OLD, 30, "a6d90e05179a6fcb", (8, 16, False, 12, "a8b62a5a68314903", ["model.visual.merger"])),
+        (VISION_LORA_NEW, 30, "a6d90e05179a6fcb", (8, 16, False, 12, "a8b62a5a68314903", ["model.visual.merger"])),
+        # DoRA with 2U1's default rank 64 / alpha 16; the unfrozen tower trains fully beside the adapters
+        (["--lora_enable", "true", "--freeze_llm", "true", "--use_dora", "true"], 73, "6ed200a51b4115ce",
+         (64, 16, True, 14, "e7279d3ceb0d4d2f",
+          ["model.visual.blocks.0", "model.visual.blocks.1", "model.visual.merger", "model.visual.patch_embed"])),
+    ],
+)  # fmt: skip
+def test_effective_trainable_set_is_the_one_before_the_shared_vocabulary(
+    tiny_model_dir, tmp_path, flags, trainable, trainable_sha, lora
+):
+    # Pinned from the code before issue 13's vocabulary change (2U1's own ModelArguments), same tiny model.
+    from common.modeling import load_model
+    from sft.modeling import lora_config
+    from sft.train import build_parser
+
+    argv = [*DEMO, "--model_name_or_path", str(tiny_model_dir), "--output_dir", str(tmp_path), *flags]
+    _, margs, targs = build_parser().parse_args_and_config(argv)
+    names = [name for name, p in build_model(margs, targs).named_parameters() if p.requires_grad]
+    assert (len(names), _sha(names)) == (trainable, trainable_sha)
+    if lora is not None:
+        config = lora_config(load_model(str(tiny_model_dir), dtype="float32"), margs)
+        targets = config.target_modules
+        assert (config.r, config.lora_alpha, config.use_dora, len(targets), _sha(targets)) == lora[:5]
+        assert sorted(config.modules_to_save) == lora[5]

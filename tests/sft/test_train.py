@@ -83,6 +83,7 @@ def test_demo_recipe_trains_saves_and_reloads(repo_root, tiny_model_dir, synthet
     assert (launch["stage"], launch["recipe"], launch["data"]["records"]) == ("sft", "configs/sft/demo.yaml", 6)
     assert launch["config"]["data"]["prompt_template"] == "paper"
     assert launch["config"]["training"]["max_steps"] == 12
+    assert (launch["config"]["model"]["use_peft"], launch["config"]["model"]["tune_merger"]) == (False, True)
     assert launch["data"]["sources"][0]["path"].endswith("sam_300_reasoning_inst.json")
     assert "sft" in ModelCard.load(out / "README.md").data.tags
 
@@ -137,8 +138,8 @@ def test_lora_train_then_merge(repo_root, tiny_model_dir, synthetic_dir, tmp_pat
 
     adapter, merged = tmp_path / "lora", tmp_path / "merged"
     assert train_main(recipe(repo_root, tiny_model_dir, adapter, *data_flags(synthetic_dir), "--max_steps", "3",
-                             "--save_strategy", "no", "--lora_enable", "true", "--freeze_llm", "true",
-                             "--freeze_vision_tower", "true", "--lora_rank", "4", "--lora_alpha", "8",
+                             "--save_strategy", "no", "--use_peft", "true", "--freeze_llm", "true",
+                             "--freeze_vision_tower", "true", "--lora_r", "4", "--lora_alpha", "8",
                              "--learning_rate", "1e-2", "--merger_lr", "1e-2")) == 0  # fmt: skip
     assert (adapter / "adapter_config.json").is_file() and not (adapter / "model.safetensors").exists()
     assert merge_main(["--adapter", str(adapter), "--output", str(merged)]) == 0
@@ -220,7 +221,7 @@ def test_kill_9_during_a_checkpoint_save_then_the_same_command_resumes_exactly(
     [
         [],  # full fine-tuning
         # LoRA; dropout 0: its random masks depend on the tensor shapes, which packing changes
-        "--lora_enable true --freeze_llm true --lora_rank 4 --lora_alpha 8 --lora_dropout 0".split(),
+        "--use_peft true --freeze_llm true --lora_r 4 --lora_alpha 8 --lora_dropout 0".split(),
     ],
 )
 def test_padding_free_trains_like_padded(repo_root, tiny_model_dir, synthetic_dir, tmp_path, flags):

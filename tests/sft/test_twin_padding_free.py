@@ -31,7 +31,7 @@ def test_twin_sft_step_padding_free(repo_root, twin_dir, synthetic_dir, tmp_path
            "--model_name_or_path", str(twin_dir), "--output_dir", str(out), "--report_to", "none",
            "--data_path", str(data), "--image_folder", str(folder),
            "--image_min_pixels", "50176", "--image_max_pixels", "50176",
-           "--lora_enable", "true", "--freeze_llm", "true", "--freeze_vision_tower", "true", "--lora_rank", "8",
+           "--use_peft", "true", "--freeze_llm", "true", "--freeze_vision_tower", "true", "--lora_r", "8",
            "--bf16", "true", "--padding_free", "true", "--per_device_train_batch_size", "2",
            "--max_steps", "1", "--learning_rate", "1e-3", "--merger_lr", "1e-3", "--lr_scheduler_type", "constant",
            "--warmup_steps", "0", "--logging_steps", "1", "--save_strategy", "no"]  # fmt: skip
