@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from common.parsing import extract_answer
+
 from .options import RewardOptions
 
 Row = Mapping[str, Any]
@@ -44,6 +46,16 @@ def per_sample(rule: SampleRule) -> BatchRule:
 
     batch.__doc__ = rule.__doc__
     return batch
+
+
+def answer_of(text: str, context: Context) -> str:
+    """The final answer of a completion: its answer tag's content (common.parsing.extract_answer, the eval's own)."""
+    return extract_answer(text, context.options.answer_tag)
+
+
+def solution_of(row: Row) -> str:
+    """A row's ground truth as text ("" when the row has none; grpo/data.py always writes a string)."""
+    return str(row.get("solution") or "")
 
 
 def rule_task(row: Row) -> str | None:

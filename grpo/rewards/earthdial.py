@@ -39,9 +39,9 @@ from collections.abc import Sequence
 
 from common import earthdial
 from common.metrics import multilabel_f1
-from common.parsing import extract_answer, normalise_label
+from common.parsing import normalise_label
 
-from .base import BatchRule, Context, Row, Value, per_sample
+from .base import BatchRule, Context, Row, Value, answer_of, per_sample, solution_of
 
 CLASSIFICATION_TASKS = ("classification", "temporal_classification", "region_classification")
 REFERRING_TASKS = ("referring_detection", "referred_detection")
@@ -226,45 +226,37 @@ def grounding_reward(answer: str, description: str, obj_ids: str | None) -> Valu
 # Rules over dataset rows (grpo/data.py columns: solution, references, obj_ids, question, task)
 
 
-def _answer(text: str, context: Context) -> str:
-    return extract_answer(text, context.options.answer_tag)
-
-
-def _solution(row: Row) -> str:
-    return str(row.get("solution") or "")
-
-
 def _classification_rule(text: str, row: Row, context: Context) -> Value:
-    return classification_reward(_answer(text, context), _solution(row), str(row.get("question") or ""))
+    return classification_reward(answer_of(text, context), solution_of(row), str(row.get("question") or ""))
 
 
 def _vqa_rule(text: str, row: Row, context: Context) -> Value:
-    return jaccard_reward(_answer(text, context), _solution(row))
+    return jaccard_reward(answer_of(text, context), solution_of(row))
 
 
 def _multilabel_rule(text: str, row: Row, context: Context) -> Value:
-    return multilabel_f1(_answer(text, context), _solution(row))
+    return multilabel_f1(answer_of(text, context), solution_of(row))
 
 
 def _referring_rule(text: str, row: Row, context: Context) -> Value:
-    return referring_reward(_answer(text, context), _solution(row))
+    return referring_reward(answer_of(text, context), solution_of(row))
 
 
 def _detection_rule(text: str, row: Row, context: Context) -> Value:
-    return detection_reward(_answer(text, context), _solution(row))
+    return detection_reward(answer_of(text, context), solution_of(row))
 
 
 def _caption_rule(text: str, row: Row, context: Context) -> Value:
     references = row.get("references") or [row.get("solution")]
-    return caption_reward(_answer(text, context), references)
+    return caption_reward(answer_of(text, context), references)
 
 
 def _region_rule(text: str, row: Row, context: Context) -> Value:
-    return region_caption_reward(_answer(text, context), _solution(row))
+    return region_caption_reward(answer_of(text, context), solution_of(row))
 
 
 def _grounding_rule(text: str, row: Row, context: Context) -> Value:
-    return grounding_reward(_answer(text, context), _solution(row), row.get("obj_ids"))
+    return grounding_reward(answer_of(text, context), solution_of(row), row.get("obj_ids"))
 
 
 # Task name (the row's task, as grpo.data sets it from dataset_tasks) -> rule.

@@ -30,7 +30,6 @@ from common.metrics import average_precision, count_match, exact_match, matched_
 from common.parsing import (
     answer_boxes,
     boxes_to_pixels,
-    extract_answer,
     first_number,
     normalise_label,
     parse_boxes,
@@ -39,7 +38,7 @@ from common.parsing import (
     split_labels,
 )
 
-from .base import BatchRule, Context, Row, Value, per_sample
+from .base import BatchRule, Context, Row, Value, answer_of, per_sample, solution_of
 
 # "Classes: a, b, c." in a classification question (the synthetic GeoVLM data and the usual EO prompts): the list
 # ends at the first full stop followed by a space, at a newline, or at the end of the question.
@@ -188,49 +187,41 @@ def detection_reward(answer: str, solution: str, row: Row, frame: str = "pixels"
     return average_precision(predictions, truths, 0.5) * penalty
 
 
-def _answer(text: str, context: Context) -> str:
-    return extract_answer(text, context.options.answer_tag)
-
-
-def _solution(row: Row) -> str:
-    return str(row.get("solution", ""))
-
-
 def _label_rule(text: str, row: Row, context: Context) -> Value:
-    return label_reward(_answer(text, context), _solution(row), str(row.get("question") or ""))
+    return label_reward(answer_of(text, context), solution_of(row), str(row.get("question") or ""))
 
 
 def _yes_no_rule(text: str, row: Row, context: Context) -> Value:
-    return yes_no_reward(_answer(text, context), _solution(row))
+    return yes_no_reward(answer_of(text, context), solution_of(row))
 
 
 def _choice_rule(text: str, row: Row, context: Context) -> Value:
-    return choice_reward(_answer(text, context), _solution(row))
+    return choice_reward(answer_of(text, context), solution_of(row))
 
 
 def _multilabel_rule(text: str, row: Row, context: Context) -> Value:
     """Multi-label classification, from VLM-R1 (SPEC 5): F1 of the answer's and the solution's label sets
     (`multilabel_f1`, the eval metric)."""
-    return multilabel_f1(_answer(text, context), _solution(row))
+    return multilabel_f1(answer_of(text, context), solution_of(row))
 
 
 def _count_rule(text: str, row: Row, context: Context) -> Value:
-    return count_reward(_answer(text, context), _solution(row))
+    return count_reward(answer_of(text, context), solution_of(row))
 
 
 def _referring_rule(text: str, row: Row, context: Context) -> Value:
-    return referring_reward(_answer(text, context), _solution(row), row, context.options.box_frame)
+    return referring_reward(answer_of(text, context), solution_of(row), row, context.options.box_frame)
 
 
 def _detection_rule(text: str, row: Row, context: Context) -> Value:
-    return detection_reward(_answer(text, context), _solution(row), row, context.options.box_frame)
+    return detection_reward(answer_of(text, context), solution_of(row), row, context.options.box_frame)
 
 
 def caption_rule(texts: Sequence[str], rows: Sequence[Row], context: Context) -> list[Value]:
     """Captioning: ROUGE-L F-measure (rouge-score, stemmed) or METEOR 1.5 (pycocoevalcap; one JVM call for the
     batch) of the answer against the solution caption, per `caption_metric`, from VLM-R1 (SPEC 5)."""
-    answers = [_answer(text, context) for text in texts]
-    references = [_solution(row) for row in rows]
+    answers = [answer_of(text, context) for text in texts]
+    references = [solution_of(row) for row in rows]
     if context.options.caption_metric == "meteor":
         return list(meteor(answers, references))
     return [rouge_l(answer, reference) for answer, reference in zip(answers, references, strict=True)]

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 
-from common.parsing import box_iou, extract_answer, first_ints, parse_box
+from common.parsing import box_iou, first_ints, parse_box
 
-from .base import Context, Row, Value, unit
+from .base import Context, Row, Value, answer_of, solution_of, unit
 
 SHORT_ANSWER, BBOX, OPEN_ENDED = "short_answer", "bbox", "open_ended"
 
@@ -75,12 +75,12 @@ def _upstream_self_iou(predicted: list[int] | None, solution: str) -> float:
 
 
 def short_answer_rule(text: str, row: Row, context: Context) -> Value:
-    return short_answer_reward(extract_answer(text, context.options.answer_tag), str(row.get("solution", "")))
+    return short_answer_reward(answer_of(text, context), solution_of(row))
 
 
 def bbox_rule(text: str, row: Row, context: Context) -> Value:
-    answer = extract_answer(text, context.options.answer_tag)
-    return box_reward(answer, str(row.get("solution", "")), context.options.iou_mode)
+    answer = answer_of(text, context)
+    return box_reward(answer, solution_of(row), context.options.iou_mode)
 
 
 def open_ended_rule(text: str, row: Row, context: Context) -> Value:
@@ -98,7 +98,7 @@ def open_ended_rule(text: str, row: Row, context: Context) -> Value:
     upstream = upstream if isinstance(upstream, (list, tuple)) and len(upstream) == 4 else None
     score = context.judge.score(
         question=str(upstream[2] if upstream else row.get("question") or ""),
-        answer=extract_answer(text, context.options.answer_tag),
+        answer=answer_of(text, context),
         image=images[0] if images else None,
         image_base64=upstream[3] if upstream else None,
     )

@@ -5,7 +5,6 @@ under torchrun (DDP) and DeepSpeed ZeRO-3 with beta > 0 (PLATFORM.md)."""
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 
@@ -17,6 +16,7 @@ from common.modeling import load_model
 from common.provenance import read_run_record
 from common.tiny_model import build_tiny_model
 from grpo.train import main
+from tests.resume_runs import kill_during_save_then_rerun
 
 pytestmark = pytest.mark.slow
 
@@ -217,21 +217,16 @@ def test_kill_9_during_a_checkpoint_save_then_the_same_command_resumes_exactly(
     common = ["--max_steps", "4", "--save_steps", "2", "--save_total_limit", "3", "--beta", "0",
               "--per_device_train_batch_size", "16"]  # fmt: skip
     full, killed = tmp_path / "full", tmp_path / "killed"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-    def run(*args):
-        return subprocess.run([sys.executable, *args], cwd=repo_root, env=env, capture_output=True, text=True,
-                              timeout=300)  # fmt: skip
-
-    command = ["-m", "grpo.train", *demo_args(tiny_model_dir, synthetic_dir, killed, *common)]
-    assert run("-m", "grpo.train", *demo_args(tiny_model_dir, synthetic_dir, full, *common)).returncode == 0
-    cut = run("tests/kill_during_save.py", "4", "weights", *command[1:])
-    assert cut.returncode == -signal.SIGKILL, cut.stderr[-3000:]
-    left = {path.name for path in (killed / "checkpoint-4").iterdir()}
+    left, rerun = kill_during_save_then_rerun(
+        repo_root,
+        "grpo.train",
+        demo_args(tiny_model_dir, synthetic_dir, full, *common),
+        demo_args(tiny_model_dir, synthetic_dir, killed, *common),
+        killed,
+        step=4,
+        point="weights",
+    )
     assert "model.safetensors" in left and "trainer_state.json" not in left
-    rerun = run(*command)
-    assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert f"skipping {killed / 'checkpoint-4'}, an incomplete checkpoint" in rerun.stderr
     assert f"resuming from {killed / 'checkpoint-2'} (newest complete checkpoint" in rerun.stderr
     a, b = weights(full), weights(killed)
     assert a.keys() == b.keys()

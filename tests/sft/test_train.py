@@ -4,7 +4,6 @@ in a real run, resume equality, LoRA + merge_lora, and 2-rank torchrun (DDP over
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 
@@ -17,6 +16,7 @@ from common.provenance import read_run_record
 from sft.merge_lora import main as merge_main
 from sft.modeling import part_of_parameters
 from sft.train import main as train_main
+from tests.resume_runs import kill_during_save_then_rerun
 
 pytestmark = pytest.mark.slow
 
@@ -195,21 +195,16 @@ def test_kill_9_during_a_checkpoint_save_then_the_same_command_resumes_exactly(
     flags = [*data_flags(synthetic_dir), "--max_steps", "4", "--save_steps", "2", "--save_total_limit", "5",
              "--per_device_train_batch_size", "2"]  # fmt: skip
     full, killed = tmp_path / "full", tmp_path / "killed"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-
-    def run(*args):
-        return subprocess.run([sys.executable, *args], cwd=repo_root, env=env, capture_output=True, text=True,
-                              timeout=300)  # fmt: skip
-
-    command = ["-m", "sft.train", *recipe(repo_root, tiny_model_dir, killed, *flags)]
-    assert run("-m", "sft.train", *recipe(repo_root, tiny_model_dir, full, *flags)).returncode == 0
-    cut = run("tests/kill_during_save.py", "4", "optimizer", *command[1:])
-    assert cut.returncode == -signal.SIGKILL, cut.stderr[-3000:]
-    left = {path.name for path in (killed / "checkpoint-4").iterdir()}
+    left, rerun = kill_during_save_then_rerun(
+        repo_root,
+        "sft.train",
+        recipe(repo_root, tiny_model_dir, full, *flags),
+        recipe(repo_root, tiny_model_dir, killed, *flags),
+        killed,
+        step=4,
+        point="optimizer",
+    )
     assert "model.safetensors" in left and not left & {"optimizer.pt", "trainer_state.json"}
-    rerun = run(*command)
-    assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert f"skipping {killed / 'checkpoint-4'}, an incomplete checkpoint" in rerun.stderr
     assert f"resuming from {killed / 'checkpoint-2'} (newest complete checkpoint" in rerun.stderr
     a, b = weights(full), weights(killed)
     assert a.keys() == b.keys()
