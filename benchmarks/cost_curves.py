@@ -95,7 +95,7 @@ def measure_grpo(model_dir: Path, generations: int, max_new_tokens: int, dtype: 
 
     from common.modeling import load_processor
     from common.prompts import SAMCHAT_GRPO_SUFFIX, SAMCHAT_GRPO_SYSTEM
-    from common.synthetic import KINDS, render_scene
+    from offline.synthetic import KINDS, render_scene
 
     pixels = 64 * PIXELS_PER_TOKEN
     processor = load_processor(model_dir, min_pixels=pixels, max_pixels=pixels, padding_side="left")
@@ -207,7 +207,7 @@ def main() -> int:
         print(json.dumps(row))
         return 0
 
-    from common.synthetic import generate
+    from offline.synthetic import generate
 
     dtype = model_dtype(args.model)
     rows = []

@@ -22,9 +22,9 @@ import numpy as np
 from _models import add_model_arguments, model_dtype, prepare_model
 
 from common.data import load_image
-from common.synthetic import KINDS, render_scene
 from eval.backends import HFBackend, Request
 from eval.tasks import TASKS, PromptOptions
+from offline.synthetic import KINDS, render_scene
 
 
 def make_samdata(folder: Path, n: int, seed: int = 0) -> None:

@@ -35,7 +35,7 @@ def main() -> int:
 
     from common.modeling import load_model, load_processor
     from common.prompts import SAMCHAT_GRPO_SUFFIX, SAMCHAT_GRPO_SYSTEM
-    from common.synthetic import KINDS, render_scene
+    from offline.synthetic import KINDS, render_scene
 
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))  # shared CI machines: keep the load modest
     rng = np.random.default_rng(0)

@@ -152,8 +152,8 @@ def main() -> int:
             os.environ.setdefault(key, value)
         os.environ.setdefault("MASTER_PORT", "29517")
     lr = args.lr if args.lr is not None else (1e-5 if args.stage == "sft" else 1e-6)
-    from common.synthetic import generate
-    from common.tiny_model import build_tiny_model
+    from offline.synthetic import generate
+    from offline.tiny_model import build_tiny_model
 
     with tempfile.TemporaryDirectory(prefix="rs_r1_master_") as tmp:
         tmp_path = Path(tmp)

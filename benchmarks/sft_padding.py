@@ -34,7 +34,7 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from common.data import read_llava
 from common.modeling import load_model, load_processor, vision_tower
-from common.synthetic import generate
+from offline.synthetic import generate
 from sft.data import SFTCollator, SFTDataset, padding_free_inputs, rope_index_of
 from sft.modeling import register_sdpa_varlen
 

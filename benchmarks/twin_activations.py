@@ -1,5 +1,5 @@
 """Activation memory of the Qwen2-VL-2B twin per language-model token and per vision patch, with and without
-activation checkpointing: the per-token figures `common.plan` uses.
+activation checkpointing: the per-token figures `offline.plan` uses.
 
     flock /tmp/rs_r1_heavy.lock python benchmarks/twin_activations.py --twin DIR
 
@@ -63,7 +63,7 @@ def child(twin: str, kind: str, size: int, checkpointing: bool) -> int:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--twin", required=True, type=Path, help="python -m common.twin --out DIR")
+    parser.add_argument("--twin", required=True, type=Path, help="python -m offline.twin --out DIR")
     args = parser.parse_args()
     figures = {}
     for kind, sizes in (("text", TEXT_SIZES), ("vision", IMAGE_SIDES)):

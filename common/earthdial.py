@@ -106,14 +106,19 @@ def parse_rotated_boxes(text: str) -> list[RotatedBox]:
 # Rotated IoU
 
 
-def rotated_corners(box: Sequence[float]) -> list[tuple[float, float]]:
+def rotated_corners(box: Sequence[float], theta: float | None = None) -> list[tuple[float, float]]:
     """The four corners of `[xl, yt, xr, yb, theta]` rotated about the centre as upstream does: the corners
     `[xl,yt],[xr,yt],[xr,yb],[xl,yb]`, centred, multiplied as row vectors by `[[cos, -sin], [sin, cos]]` of
-    `radians(theta)`, shifted back. Raises ValueError for a box without exactly five numbers.
+    `radians(theta)`, shifted back. With `theta` given, `box` is the four corners alone (the synthetic generator
+    paints its targets so). Raises ValueError for a box without exactly five numbers (four with `theta`).
 
     >>> [tuple(round(v, 6) for v in c) for c in rotated_corners([0, 0, 4, 2, 90])]
     [(1.0, 3.0), (1.0, -1.0), (3.0, -1.0), (3.0, 3.0)]
+    >>> rotated_corners([0, 0, 4, 2], 90) == rotated_corners([0, 0, 4, 2, 90])
+    True
     """
+    if theta is not None:
+        box = [*box, theta]
     if len(box) != 5:
         raise ValueError(f"a rotated box needs 5 numbers [x1, y1, x2, y2, theta], got {list(box)}")
     xl, yt, xr, yb, theta = (float(v) for v in box)

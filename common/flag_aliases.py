@@ -3,10 +3,10 @@
 The SAMChat / TinyRS SFT commands were written for 2U1's Qwen2-VL-Finetune, whose names differ from the canonical
 (TRL ModelConfig) ones for four fields (`PAPER_SFT_ALIASES`): --lora_enable, --lora_rank, --lora_namespan_exclude and
 --bits 4|8|16. `translate_argv` and `translate_mapping` rewrite them, on the command line and as recipe keys, onto
-the canonical names (common.cli.RecipeParser applies them; common.plan reads recipes through them too). A source
+the canonical names (common.cli.RecipeParser applies them; offline.plan reads recipes through them too). A source
 (the command line, or one recipe) giving an alias and its canonical name with different values is an error; the
 command line still overrides the recipe, whichever names each uses. Kept free of torch / TRL imports, so that
-`python -m common.plan` stays fast.
+`python -m offline.plan` stays fast.
 """
 
 from __future__ import annotations

@@ -24,7 +24,6 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from common.synthetic import render_scene
 from eval.backends import BACKENDS, HFBackend, VLLMBackend, add_model_arguments, load_backend, model_options
 from eval.serve_core import (
     MAX_UPLOAD_BYTES,
@@ -52,6 +51,10 @@ def example_images(out_dir: Path, data_dir: Path | None = None, *, seed: int = 0
         found = [next(iter(sorted(data_dir.glob(f"{c}_*.png"))), None) for c in ("0", "1", "2")]
         if all(found):
             return found
+    # The one stage -> offline import (tests/test_layers.py names it): the demo page's fallback examples are
+    # synthetic scenes; deferred so that serving a model never loads the offline kit when example files exist.
+    from offline.synthetic.scenes import render_scene
+
     rng = np.random.default_rng(seed)
     paths = []
     for category, kind in enumerate(EXAMPLE_KINDS):

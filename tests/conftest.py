@@ -26,14 +26,14 @@ def repo_root() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
-    from common.tiny_model import build_tiny_model
+    from offline.tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny_model"), seed=0)
 
 
 @pytest.fixture(scope="session")
 def synthetic_dir(tmp_path_factory) -> Path:
-    from common.synthetic import generate
+    from offline.synthetic import generate
 
     return generate(tmp_path_factory.mktemp("synthetic"), seed=0, size="small")
 
@@ -48,8 +48,8 @@ def torch_extensions_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def qwen2_tokenizer_dir() -> Path:
-    """The real Qwen2-VL tokenizer's cache (common.qwen_tokenizer; `make install` fetches it, CI included)."""
-    from common import qwen_tokenizer
+    """The real Qwen2-VL tokenizer's cache (offline.qwen_tokenizer; `make install` fetches it, CI included)."""
+    from offline import qwen_tokenizer
 
     folder = qwen_tokenizer.verified_dir()
     if folder is None:
@@ -60,15 +60,15 @@ def qwen2_tokenizer_dir() -> Path:
 @pytest.fixture(scope="session")
 def qwen2_tiny_model_dir(tmp_path_factory, qwen2_tokenizer_dir) -> Path:
     """The tiny Qwen2-VL with the real tokenizer (vocabulary 151,936): token-level tests on the real vocabulary."""
-    from common.tiny_model import build_tiny_model
+    from offline.tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny_qwen2"), seed=0, tokenizer="qwen2")
 
 
 @pytest.fixture(scope="session")
 def twin_dir(tmp_path_factory, qwen2_tokenizer_dir) -> Path:
-    """The full-size Qwen2-VL-2B twin (common.twin), built once per session: ~1 min, ~6 GB RAM, 4.4 GB on disk.
+    """The full-size Qwen2-VL-2B twin (offline.twin), built once per session: ~1 min, ~6 GB RAM, 4.4 GB on disk.
     Only slow tests use it; on a shared machine run them under `flock /tmp/rs_r1_heavy.lock`."""
-    from common.twin import build_twin
+    from offline.twin import build_twin
 
     return build_twin(tmp_path_factory.mktemp("twin"), seed=0)

@@ -973,11 +973,11 @@ def test_cli_subprocess_has_no_traceback(mixed_llava, llava_dir):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Synthetic datasets (common.synthetic): every one validates clean.
+# Synthetic datasets (offline.synthetic): every one validates clean.
 
 
 def _synthetic_jobs(root: Path) -> list[list[str]]:
-    """validate arguments for every synthetic dataset (layout: the common.synthetic docstring)."""
+    """validate arguments for every synthetic dataset (layout: the offline.synthetic docstring)."""
     samdata, vhm = root / "samdata", root / "vhm"
     jobs = [
         ["--format", "llava", str(samdata / "train" / name), "--image-folder", str(samdata / "train")]

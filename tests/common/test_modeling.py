@@ -20,7 +20,7 @@ from common.modeling import (
     resolve_dtype,
     vision_tower,
 )
-from common.tiny_model import build_tiny_model
+from offline.tiny_model import build_tiny_model
 
 
 @pytest.fixture(scope="module")

@@ -14,12 +14,12 @@ import pytest
 from PIL import Image
 
 from common.data import DataError
-from common.synthetic_earthdial import EARTHDIAL_SHARDS, EVAL_ROOT
 from eval import score as score_cli
 from eval.backends import Generation
 from eval.generate import generate_task, read_predictions
 from eval.tasks import FAMILIES, TASKS, PromptOptions, ScoreOptions, resolve_tasks
 from eval.tasks.earthdial import DATASETS, earthdial_question_text, prompt_for
+from offline.synthetic.earthdial import EARTHDIAL_SHARDS, EVAL_ROOT
 
 ISSUE_KEYS = (
     "earthdial_rec_geochat",
@@ -336,7 +336,7 @@ def _img():
 
 
 def test_every_synthetic_eval_shard_has_its_task_at_the_same_path():
-    # The synthetic writer (common.synthetic_earthdial) and the tasks must agree on EarthDial's folder layout.
+    # The synthetic writer (offline.synthetic.earthdial) and the tasks must agree on EarthDial's folder layout.
     shards = {s.path.removeprefix(EVAL_ROOT + "/") for s in EARTHDIAL_SHARDS.values() if not s.train}
     assert shards <= {dataset.shard for dataset in DATASETS.values()}
 

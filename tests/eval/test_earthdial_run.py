@@ -1,5 +1,5 @@
 """`python -m eval.run --tasks earthdial` on the tiny model over the synthetic EarthDial shards of every family
-(common.synthetic_earthdial): 1-, 2- and 4-image prompts, every scorer, metrics.json and the report.
+(offline.synthetic.earthdial): 1-, 2- and 4-image prompts, every scorer, metrics.json and the report.
 
 Slow: about a minute on two CPU cores (28 tasks x 3 rows, 16 new tokens each, NLTK METEOR included)."""
 
@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from common.synthetic_earthdial import EARTHDIAL_SHARDS, EVAL_ROOT
 from eval import run as eval_run
 from eval.generate import read_predictions
 from eval.tasks.earthdial import DATASETS
+from offline.synthetic.earthdial import EARTHDIAL_SHARDS, EVAL_ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.synthetic import render_scene
 from eval.serve_core import NO_REASONING
+from offline.synthetic import render_scene
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

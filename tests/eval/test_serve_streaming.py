@@ -5,8 +5,8 @@ import signal
 
 import pytest
 
-from common.qwen_tokenizer import load_qwen2_tokenizer
 from eval.serve_core import NO_REASONING, hold_back_partial_tag, split_reply
+from offline.qwen_tokenizer import load_qwen2_tokenizer
 from tests.serve_process import start_serve
 
 REPLY = "<reasoning>Two ring roads and a launch pad.</reasoning><answer>A missile site.</answer>"

@@ -8,9 +8,9 @@ import pytest
 from common.data import DataError, load_image
 from common.modeling import load_processor
 from common.prompts import GEOVLM_R1_SYSTEM
-from common.synthetic_earthdial import EARTHDIAL_SHARDS
 from grpo.configs import GRPOScriptArguments
 from grpo.data import build_dataset, detect_format
+from offline.synthetic.earthdial import EARTHDIAL_SHARDS
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import torch
 import yaml
 
 from common.modeling import load_model
-from common.synthetic_earthdial import EARTHDIAL_SHARDS
 from grpo.stages import Stage, load_plan, main, plan_stages, stage_argv
+from offline.synthetic.earthdial import EARTHDIAL_SHARDS
 
 
 def write_plan(tmp_path, stages, recipe="configs/grpo/geovlm_r1.yaml"):
@@ -76,7 +76,7 @@ def test_the_paper_plan_covers_every_family_on_training_shards(repo_root, monkey
     families = {shard.family for shard in EARTHDIAL_SHARDS.values()}
     assert [s.task for s in stages][:3] == ["classification", "multilabel", "vqa"]
     assert {s.task for s in stages} == families and len(stages) == len(families)
-    # Each stage reads the synthetic training shard of its family, so the plan runs on `common.synthetic` output.
+    # Each stage reads the synthetic training shard of its family, so the plan runs on `offline.synthetic` output.
     train = {shard.family: shard.path.removeprefix("earthdial/") for shard in EARTHDIAL_SHARDS.values() if shard.train}
     assert all(s.shards == (train[s.task],) for s in stages)
 

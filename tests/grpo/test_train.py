@@ -14,8 +14,8 @@ from huggingface_hub import ModelCard
 
 from common.modeling import load_model
 from common.provenance import read_run_record
-from common.tiny_model import build_tiny_model
 from grpo.train import main
+from offline.tiny_model import build_tiny_model
 from tests.resume_runs import kill_during_save_then_rerun
 
 pytestmark = pytest.mark.slow

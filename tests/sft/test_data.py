@@ -263,7 +263,7 @@ def test_collator_pads_right(samdata, vhm, processor):
 @pytest.mark.parametrize("arch", ["qwen2_vl", "qwen2_5_vl"])
 def test_dummy_vision_pass_keeps_loss_and_reaches_the_tower(tiny_model_dir, tmp_path, vhm, arch):
     """Text-only batch with the dummy image: same loss, and every vision parameter takes part (zero gradient)."""
-    from common.tiny_model import build_tiny_model
+    from offline.tiny_model import build_tiny_model
 
     model_dir = tiny_model_dir if arch == "qwen2_vl" else build_tiny_model(tmp_path / arch, arch=arch)
     model, processor = load_model(model_dir), load_processor(model_dir)

@@ -108,7 +108,7 @@ def losses_and_grads(model, batch, padding_free):
     ],
 )
 def test_loss_and_gradients_equal_padded(tiny_model_dir, tmp_path, vhm, arch, template, attention):
-    from common.tiny_model import build_tiny_model
+    from offline.tiny_model import build_tiny_model
 
     model_dir = tiny_model_dir if arch == "qwen2_vl" else build_tiny_model(tmp_path / arch, arch=arch)
     if attention == SDPA_VARLEN:

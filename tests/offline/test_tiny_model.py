@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from common import prompts, synthetic, tiny_model
-from common.tiny_model import SPECIAL_TOKENS, TAG_TOKENS, build_tiny_model
+from offline.tiny_model import SPECIAL_TOKENS, TAG_TOKENS, build_tiny_model
 
 # Parameters outside the (vocabulary-sized) tied embedding: fixed by the config, whatever the corpus gives the BPE.
 NON_EMBEDDING_PARAMETERS = {"qwen2_vl": 153_856, "qwen2_5_vl": 157_920}

@@ -1,6 +1,5 @@
 """Synthetic EarthDial-format shards (EARTHDIAL.md 2, 3.x) for every EarthDial-Bench task family, plus EarthDial-style
-training shards for GRPO. Written by `common.synthetic.generate` under `<out>/earthdial/`; this module holds the
-EarthDial part so that common/synthetic.py stays readable.
+training shards for GRPO. Written by `offline.synthetic.generate` under `<out>/earthdial/`.
 
 Every shard is a `datasets` save_to_disk folder with EarthDial's exact column names (`jpg` or `jpg_A`..`jpg_D` as
 Image features, `question`, `groundtruth` or `groundtruth0..4`, `ttype`, `size_group`, `obj_ids`, `obj_location`,
@@ -8,7 +7,7 @@ Image features, `question`, `groundtruth` or `groundtruth0..4`, `ttype`, `size_g
 characters `\\n`, EarthDial's spacing quirks). Where EarthDial's stored string is not published (BigEarthNet, the
 RSVQA-HR tag, the training shards' names), ours is marked "ours" below.
 
-Scenes reuse common.synthetic's procedural scenes. On top of them we paint EarthDial-style targets: storage tanks
+Scenes reuse offline.synthetic.scenes' procedural scenes. On top of them we paint EarthDial-style targets: storage tanks
 (circles, theta 0) and vehicles (rectangles rotated by theta), so referring detection, region captioning and
 grounding carry real rotated boxes. Boxes are `[x1, y1, x2, y2, theta]` integers on the 0-100 grid (EARTHDIAL 1):
 corners of the unrotated box, then rotated about its centre by theta degrees in upstream's convention (corners as
@@ -30,18 +29,35 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from common import synthetic as syn
-
-if TYPE_CHECKING:
-    from common.synthetic import _Context
+from common.earthdial import rotated_corners
+from offline.synthetic.scenes import (
+    KINDS,
+    ROOF_COLOURS,
+    SCENE_CLASSES,
+    Context,
+    count_of,
+    draw_scene,
+    pick,
+    place_boxes,
+    sample_scene,
+)
+from offline.synthetic.text import (
+    QUESTION_CATEGORIES,
+    capitalise,
+    caption,
+    comparison_qa,
+    count_qa,
+    number_words,
+    presence_qa,
+    rural_urban_qa,
+)
 
 EVAL_ROOT = "earthdial/Eardial_downstream_task_datasets"
 TRAIN_ROOT = "earthdial/training_set"
@@ -57,7 +73,7 @@ RUBBLE = (124, 112, 98)
 SCORCH = (48, 40, 34)
 FLOOD = (88, 96, 84)
 
-# Class names per benchmark, in the order of common.synthetic.SCENE_CLASSES (missile site, farmland, residential
+# Class names per benchmark, in the order of offline.synthetic.scenes.SCENE_CLASSES (missile site, farmland, residential
 # area, lake): (names listed in the prompt, names stored as ground truth). AID lists spaced names and stores them
 # without spaces, WHU lists lower case and stores capitalised names: both quirks are upstream's (EARTHDIAL 3.1
 # results, e.g. "Medium Residential" / "MediumResidential").
@@ -158,16 +174,6 @@ def format_box(box: Sequence[int], theta: int = 0) -> str:
     return "[[" + ", ".join(str(int(v)) for v in (*box, theta)) + "]]"
 
 
-def rotated_corners(box: Sequence[float], theta: float) -> list[tuple[float, float]]:
-    """Corners of `box` rotated about its centre as EarthDial's IoU rotates them (EARTHDIAL 1)."""
-    x1, y1, x2, y2 = box
-    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    c, s = math.cos(math.radians(theta)), math.sin(math.radians(theta))
-    corners = ((x1, y1), (x2, y1), (x2, y2), (x1, y2))
-    # Row vector [dx, dy] times [[c, -s], [s, c]] = [dx c + dy s, -dx s + dy c].
-    return [(cx + (x - cx) * c + (y - cy) * s, cy - (x - cx) * s + (y - cy) * c) for x, y in corners]
-
-
 def size_group(grid_box: Sequence[int]) -> str:
     side = max(grid_box[2] - grid_box[0], grid_box[3] - grid_box[1])
     return next((name for limit, name in SIZE_LIMITS if side < limit), "large")
@@ -221,9 +227,7 @@ def _place_targets(scene: dict, rng: np.random.Generator) -> list[Target]:
     avoid = [o["box"] for o in scene["objects"] if o["category"] not in ("crop field", "road", "access road")]
     targets = []
     n_tanks, n_vehicles = int(rng.integers(1, 4)), int(rng.integers(1, 4))
-    spots = syn._place_boxes(
-        rng, n_tanks + n_vehicles, (size * 0.08, size * 0.13), (2, 2, size - 2, size - 2), avoid, size
-    )
+    spots = place_boxes(rng, n_tanks + n_vehicles, (size * 0.08, size * 0.13), (2, 2, size - 2, size - 2), avoid, size)
     for k, (x1, y1, x2, y2) in enumerate(spots):
         cx, cy, side = (x1 + x2) / 2, (y1 + y2) / 2, min(x2 - x1, y2 - y1)
         if k < n_tanks:
@@ -233,7 +237,7 @@ def _place_targets(scene: dict, rng: np.random.Generator) -> list[Target]:
             # A vehicle's rotated footprint fits in its spot: half-diagonal <= half the spot's side.
             w, h = side * 0.85, side * 0.4
             pixels = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
-            theta, name, colour = int(rng.integers(0, 91)), "vehicle", syn._pick(rng, list(VEHICLE_COLOURS))
+            theta, name, colour = int(rng.integers(0, 91)), "vehicle", pick(rng, list(VEHICLE_COLOURS))
         targets.append(Target(name, colour, pixels, tuple(grid100(pixels, size)), theta))
     return targets
 
@@ -250,9 +254,9 @@ def _paint_targets(image: Image.Image, targets: Sequence[Target]) -> Image.Image
 
 
 def _target_scene(
-    ctx: _Context, section: str, index: int
+    ctx: Context, section: str, index: int
 ) -> tuple[Image.Image, dict, list[Target], np.random.Generator]:
-    image, scene, rng = ctx.scene(section, index, syn.KINDS[index % len(syn.KINDS)])
+    image, scene, rng = ctx.scene(section, index, KINDS[index % len(KINDS)])
     targets = _place_targets(scene, rng)
     return _paint_targets(image, targets), scene, targets + _buildings(scene), rng
 
@@ -272,13 +276,13 @@ def _groups(targets: Sequence[Target]) -> list[tuple[str, list[Target]]]:
 def _draw_twice(scene_a: dict, scene_b: dict, rng: np.random.Generator) -> tuple[Image.Image, Image.Image]:
     """Both descriptions painted with the same texture noise: only what differs between them differs in pixels."""
     twin = copy.deepcopy(rng)
-    return syn.draw_scene(scene_a, rng), syn.draw_scene(scene_b, twin)
+    return draw_scene(scene_a, rng), draw_scene(scene_b, twin)
 
 
-def _farmland(ctx: _Context, section: str, index: int) -> tuple[dict, np.random.Generator]:
+def _farmland(ctx: Context, section: str, index: int) -> tuple[dict, np.random.Generator]:
     rng = ctx.rng(section, index)
     for _ in range(50):
-        scene = syn.sample_scene("negative", rng, ctx.image_size)
+        scene = sample_scene("negative", rng, ctx.image_size)
         if scene["layout"] in ("farmland", "lakeside"):
             return scene, rng
     raise RuntimeError(f"{section}[{index}]: no farmland scene in 50 draws")
@@ -288,8 +292,8 @@ def _build_houses(scene: dict, rng: np.random.Generator, n: int) -> tuple[dict, 
     """The scene after `n` (or fewer, where space runs out) new houses were built on free ground."""
     size = scene["size"][0]
     avoid = [o["box"] for o in scene["objects"] if o["category"] not in ("crop field",)]
-    boxes = syn._place_boxes(rng, n, (size * 0.05, size * 0.08), (2, 2, size - 2, size - 2), avoid, size)
-    colour = syn._pick(rng, list(syn.ROOF_COLOURS))
+    boxes = place_boxes(rng, n, (size * 0.05, size * 0.08), (2, 2, size - 2, size - 2), avoid, size)
+    colour = pick(rng, list(ROOF_COLOURS))
     after = copy.deepcopy(scene)
     after["objects"] += [{"category": "house", "box": b, "colour": colour} for b in boxes]
     return after, boxes
@@ -301,18 +305,18 @@ def _change_captions(built: Sequence[Sequence[int]], size: int, rng: np.random.G
     n = len(built)
     where = location(grid100(built[0], size))
     noun = "house" if n == 1 else "houses"
-    words = syn._words(n)
+    words = number_words(n)
     captions = [
-        f"{syn._cap(words)} new {noun} {'has' if n == 1 else 'have'} been built.",
-        f"{syn._cap(words)} {noun} {'was' if n == 1 else 'were'} constructed on the farmland.",
+        f"{capitalise(words)} new {noun} {'has' if n == 1 else 'have'} been built.",
+        f"{capitalise(words)} {noun} {'was' if n == 1 else 'were'} constructed on the farmland.",
         f"Some buildings appeared at the {where} of the scene.",
         f"The farmland is partly replaced by {words} {noun}.",
-        f"{syn._cap(words)} {noun} {'appears' if n == 1 else 'appear'} in the area.",
+        f"{capitalise(words)} {noun} {'appears' if n == 1 else 'appear'} in the area.",
     ]
     return [captions[int(i)] for i in rng.permutation(len(captions))]
 
 
-def change_pair(ctx: _Context, section: str, index: int, n_images: int) -> tuple[list[Image.Image], list[str]]:
+def change_pair(ctx: Context, section: str, index: int, n_images: int) -> tuple[list[Image.Image], list[str]]:
     """Pre / post images (or four, houses appearing over time) and five references; every other row unchanged."""
     scene, rng = _farmland(ctx, section, index)
     size = scene["size"][0]
@@ -323,7 +327,7 @@ def change_pair(ctx: _Context, section: str, index: int, n_images: int) -> tuple
         after, boxes = _build_houses(scenes[-1], rng, share)
         scenes.append(after)
         built += boxes
-    images = [syn.draw_scene(s, copy.deepcopy(rng)) for s in scenes]
+    images = [draw_scene(s, copy.deepcopy(rng)) for s in scenes]
     return images, _change_captions(built, size, rng)
 
 
@@ -355,18 +359,18 @@ class Disaster:
         return [b for b, d in zip(self.buildings, self.damage) if d != "no-damage"]
 
 
-def disaster_pair(ctx: _Context, section: str, index: int) -> Disaster:
+def disaster_pair(ctx: Context, section: str, index: int) -> Disaster:
     """A residential scene before and after a disaster; about half the buildings damaged, a third of rows none."""
     rng = ctx.rng(section, index)
     for _ in range(50):
-        scene = syn.sample_scene("negative", rng, ctx.image_size)
+        scene = sample_scene("negative", rng, ctx.image_size)
         if scene["layout"] == "residential":
             break
     kind = DISASTERS[index % len(DISASTERS)]
     pre, post = _draw_twice(scene, scene, rng)
     buildings = _buildings(scene)
     spared = index % 3 == 0
-    damage = ["no-damage" if spared or rng.random() < 0.5 else syn._pick(rng, DAMAGE_CLASSES[1:]) for _ in buildings]
+    damage = ["no-damage" if spared or rng.random() < 0.5 else pick(rng, DAMAGE_CLASSES[1:]) for _ in buildings]
     if kind == "flood" and not spared:
         # Flood water over the lower part of the scene: visible even where no building is hit.
         overlay = Image.new("RGB", post.size, FLOOD)
@@ -392,13 +396,13 @@ Row = tuple[dict[str, Image.Image], dict[str, str]]
 def _classes(dataset: str, rng: np.random.Generator, shuffle: bool) -> tuple[str, dict[str, str]]:
     listed, stored = CLASS_NAMES[dataset]
     order = rng.permutation(len(listed)) if shuffle else range(len(listed))
-    by_class = dict(zip(syn.SCENE_CLASSES, stored))
+    by_class = dict(zip(SCENE_CLASSES, stored))
     return ", ".join(listed[int(i)] for i in order), by_class
 
 
-def classification_row(dataset: str) -> Callable[[_Context, str, int], Row]:
-    def make(ctx: _Context, section: str, index: int) -> Row:
-        image, scene, rng = ctx.scene(section, index, syn.KINDS[index % len(syn.KINDS)])
+def classification_row(dataset: str) -> Callable[[Context, str, int], Row]:
+    def make(ctx: Context, section: str, index: int) -> Row:
+        image, scene, rng = ctx.scene(section, index, KINDS[index % len(KINDS)])
         # AID's class list is fixed; UCM and WHU shuffle it per sample (EARTHDIAL 3.1).
         classes, by_class = _classes(dataset, rng, shuffle=dataset != "AID")
         prompt = AID_PROMPT if dataset == "AID" else UCM_PROMPT
@@ -410,36 +414,36 @@ def classification_row(dataset: str) -> Callable[[_Context, str, int], Row]:
     return make
 
 
-def multilabel_row(ctx: _Context, section: str, index: int) -> Row:
-    image, scene, _ = ctx.scene(section, index, syn.KINDS[index % len(syn.KINDS)])
-    labels = [c for c in syn.QUESTION_CATEGORIES if syn._count(scene, c)]
-    question = BIGEARTHNET_PROMPT.format(classes=", ".join(syn.QUESTION_CATEGORIES))
+def multilabel_row(ctx: Context, section: str, index: int) -> Row:
+    image, scene, _ = ctx.scene(section, index, KINDS[index % len(KINDS)])
+    labels = [c for c in QUESTION_CATEGORIES if count_of(scene, c)]
+    question = BIGEARTHNET_PROMPT.format(classes=", ".join(QUESTION_CATEGORIES))
     return {"jpg": image}, {"question": question, "groundtruth": ", ".join(labels)}
 
 
 VQA_TYPES = ("presence", "comp", "rural_urban", "count")
 
 
-def vqa_row(low_resolution: bool) -> Callable[[_Context, str, int], Row]:
-    def make(ctx: _Context, section: str, index: int) -> Row:
-        image, scene, rng = ctx.scene(section, index, syn.KINDS[index % len(syn.KINDS)])
+def vqa_row(low_resolution: bool) -> Callable[[Context, str, int], Row]:
+    def make(ctx: Context, section: str, index: int) -> Row:
+        image, scene, rng = ctx.scene(section, index, KINDS[index % len(KINDS)])
         ttype = VQA_TYPES[index % len(VQA_TYPES)]
         qa = {
-            "presence": lambda: syn.presence_qa(scene, rng),
-            "comp": lambda: syn.comparison_qa(scene, rng),
-            "rural_urban": lambda: syn.rural_urban_qa(scene),
-            "count": lambda: syn.count_qa(scene, rng),
+            "presence": lambda: presence_qa(scene, rng),
+            "comp": lambda: comparison_qa(scene, rng),
+            "rural_urban": lambda: rural_urban_qa(scene),
+            "count": lambda: count_qa(scene, rng),
         }[ttype]()
         if low_resolution:
-            # RSVQA-LR is Sentinel-2 (10 m): coarser pixels, as common.synthetic's ScoreRS LR sets.
+            # RSVQA-LR is Sentinel-2 (10 m): coarser pixels, as offline.synthetic's ScoreRS LR sets.
             image = image.resize((image.width // 2, image.height // 2), Image.Resampling.BILINEAR)
         return {"jpg": image}, {"question": VQA_PREFIX + qa.question, "groundtruth": qa.answer, "ttype": ttype}
 
     return make
 
 
-def referring_row(style: str) -> Callable[[_Context, str, int], Row]:
-    def make(ctx: _Context, section: str, index: int) -> Row:
+def referring_row(style: str) -> Callable[[Context, str, int], Row]:
+    def make(ctx: Context, section: str, index: int) -> Row:
         image, _, targets, rng = _target_scene(ctx, section, index)
         groups = _groups(targets)
         phrase, members = groups[int(rng.integers(len(groups)))]
@@ -457,8 +461,8 @@ def referring_row(style: str) -> Callable[[_Context, str, int], Row]:
     return make
 
 
-def region_row(style: str) -> Callable[[_Context, str, int], Row]:
-    def make(ctx: _Context, section: str, index: int) -> Row:
+def region_row(style: str) -> Callable[[Context, str, int], Row]:
+    def make(ctx: Context, section: str, index: int) -> Row:
         image, _, targets, rng = _target_scene(ctx, section, index)
         target = targets[int(rng.integers(len(targets)))]
         template = GEOCHAT_IDENTIFY if style == "geochat" else NWPU_IDENTIFY
@@ -472,14 +476,14 @@ def region_row(style: str) -> Callable[[_Context, str, int], Row]:
     return make
 
 
-def image_caption_row(ctx: _Context, section: str, index: int) -> Row:
-    image, scene, rng = ctx.scene(section, index, syn.KINDS[index % len(syn.KINDS)])
+def image_caption_row(ctx: Context, section: str, index: int) -> Row:
+    image, scene, rng = ctx.scene(section, index, KINDS[index % len(KINDS)])
     # Five references: the caption generator's variants (first sentences chosen independently).
-    references = {f"groundtruth{k}": syn.caption(scene, rng) for k in range(5)}
+    references = {f"groundtruth{k}": caption(scene, rng) for k in range(5)}
     return {"jpg": image}, {"question": CAPTION_PROMPT, **references}
 
 
-def grounding_row(ctx: _Context, section: str, index: int) -> Row:
+def grounding_row(ctx: Context, section: str, index: int) -> Row:
     image, _, targets, _ = _target_scene(ctx, section, index)
     groups = _groups(targets)
     parts = [
@@ -497,11 +501,11 @@ def grounding_row(ctx: _Context, section: str, index: int) -> Row:
     }
 
 
-def change_row(n_images: int, prompt: str, references: str) -> Callable[[_Context, str, int], Row]:
+def change_row(n_images: int, prompt: str, references: str) -> Callable[[Context, str, int], Row]:
     """references: "five" (groundtruth0..4), "single" (groundtruth) or "sysu" (one caption stored as `'["..."]'`,
     EarthDial's SYSU quirk, EARTHDIAL 3.6)."""
 
-    def make(ctx: _Context, section: str, index: int) -> Row:
+    def make(ctx: Context, section: str, index: int) -> Row:
         images, captions = change_pair(ctx, section, index, n_images)
         columns = dict(zip(syn_image_columns(n_images), images))
         if references == "five":
@@ -516,20 +520,20 @@ def syn_image_columns(n_images: int) -> tuple[str, ...]:
     return ("jpg_A", "jpg_B", "jpg_C", "jpg_D")[:n_images]
 
 
-def fmow_row(ctx: _Context, section: str, index: int) -> Row:
+def fmow_row(ctx: Context, section: str, index: int) -> Row:
     """One site seen four times: the same description, other texture noise and light each time."""
-    _, scene, rng = ctx.scene(section, index, syn.KINDS[index % len(syn.KINDS)])
+    _, scene, rng = ctx.scene(section, index, KINDS[index % len(KINDS)])
     classes, by_class = _classes("FMoW", rng, shuffle=False)
     images = []
     for k in range(4):
-        view = syn.draw_scene(scene, np.random.default_rng([ctx.seed, index, k]))
+        view = draw_scene(scene, np.random.default_rng([ctx.seed, index, k]))
         images.append(Image.eval(view, lambda v, gain=0.85 + 0.1 * k: min(255, int(v * gain))))
     columns = dict(zip(syn_image_columns(4), images))
     return columns, {"question": FMOW_PROMPT.format(classes=classes), "groundtruth": by_class[scene["scene_class"]]}
 
 
-def xbd_row(task: str) -> Callable[[_Context, str, int], Row]:
-    def make(ctx: _Context, section: str, index: int) -> Row:
+def xbd_row(task: str) -> Callable[[Context, str, int], Row]:
+    def make(ctx: Context, section: str, index: int) -> Row:
         event = disaster_pair(ctx, section, index)
         columns = {"jpg_A": event.pre, "jpg_B": event.post}
         rng = ctx.rng(section + "/pick", index)
@@ -550,7 +554,7 @@ def xbd_row(task: str) -> Callable[[_Context, str, int], Row]:
         if task == "caption":
             if affected:
                 text = (
-                    f"There has been a {event.kind} disaster that resulted in {syn._words(len(affected))} damaged "
+                    f"There has been a {event.kind} disaster that resulted in {number_words(len(affected))} damaged "
                     f"{'building' if len(affected) == 1 else 'buildings'}."
                 )
             else:
@@ -574,7 +578,7 @@ def xbd_row(task: str) -> Callable[[_Context, str, int], Row]:
 # ---------------------------------------------------------------------------------------------------------------
 # The shards
 
-Maker = Callable[["_Context", str, int], Row]
+Maker = Callable[[Context, str, int], Row]
 
 
 @dataclass(frozen=True)
@@ -669,7 +673,7 @@ def _features(image_columns: Sequence[str], text_columns: Sequence[str]) -> Any:
     return Features({**{c: ImageFeature() for c in image_columns}, **{c: Value("string") for c in text_columns}})
 
 
-def write_shard(ctx: _Context, key: str, shard: Shard) -> None:
+def write_shard(ctx: Context, key: str, shard: Shard) -> None:
     from datasets import Dataset, DatasetDict
 
     n = ctx.spec["earthdial_train" if shard.train else "earthdial"]
@@ -685,6 +689,6 @@ def write_shard(ctx: _Context, key: str, shard: Shard) -> None:
         dataset.save_to_disk(str(out))
 
 
-def write_earthdial(ctx: _Context) -> None:
+def write_earthdial(ctx: Context) -> None:
     for key, shard in EARTHDIAL_SHARDS.items():
         write_shard(ctx, key, shard)

@@ -1,9 +1,9 @@
-"""common.plan: parameters per part under the recipe's flags, tokens at the recipe's pixel limits (real processor),
+"""offline.plan: parameters per part under the recipe's flags, tokens at the recipe's pixel limits (real processor),
 DeepSpeed's estimators for model states, and the warning with advice when a recipe does not fit."""
 
 import pytest
 
-from common.plan import (
+from offline.plan import (
     ACTIVATION_BYTES_PER_PATCH,
     ACTIVATION_BYTES_PER_TOKEN,
     GIB,
@@ -11,7 +11,7 @@ from common.plan import (
     main,
     make_plan,
 )
-from common.plan import argparse as plan_argparse
+from offline.plan import argparse as plan_argparse
 
 TOTAL = 2_208_985_600  # Qwen2-VL-2B
 

@@ -1,13 +1,13 @@
 """Plan a run before launching it: parameters, tokens, FLOPs, time and memory per GPU of a recipe on given hardware.
 
-    python -m common.plan --config configs/sft/samchat_distill.yaml --gpus 4 --gpu-memory 80
-    python -m common.plan --config configs/grpo/samchat_r1.yaml --gpus 4 --gpu-memory 80 --samples 300
-    python -m common.plan --config RECIPE.yaml --set use_peft=true --set image_max_pixels=401408 ...
+    python -m offline.plan --config configs/sft/samchat_distill.yaml --gpus 4 --gpu-memory 80
+    python -m offline.plan --config configs/grpo/samchat_r1.yaml --gpus 4 --gpu-memory 80 --samples 300
+    python -m offline.plan --config RECIPE.yaml --set use_peft=true --set image_max_pixels=401408 ...
 
 - parameters: the checkpoint's config (a local `model_name_or_path` or --model; otherwise Qwen2-VL-2B-Instruct's, as
-  every paper model has it: common.twin) on the meta device, total and trainable per part (vision / merger / llm)
+  every paper model has it: offline.twin) on the meta device, total and trainable per part (vision / merger / llm)
   under the recipe's freeze and LoRA flags;
-- tokens per sample: the image tokens measured with the real processor (common.twin, the cached real tokenizer) at the
+- tokens per sample: the image tokens measured with the real processor (offline.twin, the cached real tokenizer) at the
   recipe's pixel limits for an --image-size image, plus the chat template's text tokens and --reply-tokens (SFT) or
   max_completion_length (GRPO, the worst case); vision patches are 4x the merged image tokens;
 - FLOPs per optimizer step: 2 per parameter and token forward, 4 more backward (2 when the weights are frozen: only
@@ -19,6 +19,9 @@
   weights at 2 bytes, float32 master weights + grads + Adam (16 bytes per trainable parameter) without DeepSpeed;
   activations from per-token / per-patch figures measured on the twin (benchmarks/twin_activations.py), plus a fixed
   --overhead-gb (CUDA context, allocator). Warns, with what to change, when it does not fit.
+
+It lives in the offline kit, not in common/, because it builds the 2B twin's config and real processor
+(offline.twin, offline.qwen_tokenizer) and no training or evaluation run calls it: common/ must not import the kit.
 """
 
 from __future__ import annotations
@@ -75,7 +78,7 @@ def model_config(raw: dict, model: str | None):
     source = model or raw.get("model_name_or_path")
     if source and Path(source).is_dir():
         return AutoConfig.from_pretrained(source), str(source)
-    from common.twin import build_config
+    from offline.twin import build_config
 
     return build_config(), f"Qwen2-VL-2B-Instruct's config ({source or 'no model'} is not a local folder)"
 
@@ -179,7 +182,7 @@ def tokens_per_sample(stage: str, raw: dict, image_size: tuple[int, int], reply_
     from PIL import Image
 
     from common import prompts
-    from common.twin import build_processor
+    from offline.twin import build_processor
 
     processor = build_processor()
     low, high = raw.get("image_min_pixels"), raw.get("image_max_pixels")
@@ -351,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help="checkpoint folder whose config to plan for (default: the recipe's, or the 2B)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a recipe field")
     args = parser.parse_args(argv)
-    from common.qwen_tokenizer import TokenizerUnavailable
+    from offline.qwen_tokenizer import TokenizerUnavailable
 
     try:
         plan = make_plan(args)

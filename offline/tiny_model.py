@@ -4,10 +4,10 @@ The checkpoint has the real architecture classes, the real processor classes and
 stage runs its production code path on it; only the sizes are small. The tokenizer is a byte-level BPE in Qwen2's
 pipeline (same normaliser, pre-tokeniser regex and decoder) trained on the synthetic data's texts, so prompts and
 replies tokenise into few tokens and the embedding stays tiny. `--tokenizer qwen2` uses the real Qwen2-VL tokenizer
-instead (common.qwen_tokenizer: 151,657 tokens, vocabulary 151,936 as Qwen2-VL-2B), so token-level behaviour is the
+instead (offline.qwen_tokenizer: 151,657 tokens, vocabulary 151,936 as Qwen2-VL-2B), so token-level behaviour is the
 real model's; the embedding then holds ~10M of the model's parameters and the demo would learn far more slowly.
 
-    python -m common.tiny_model --out DIR [--seed N] [--arch qwen2_vl|qwen2_5_vl] [--tokenizer tiny|qwen2]
+    python -m offline.tiny_model --out DIR [--seed N] [--arch qwen2_vl|qwen2_5_vl] [--tokenizer tiny|qwen2]
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from importlib import resources
 from pathlib import Path
 
 import torch
@@ -35,21 +34,19 @@ from transformers import (
 )
 
 from common import prompts
-from common.qwen_tokenizer import QWEN2_VL_SPECIAL_TOKENS, TokenizerUnavailable, load_qwen2_tokenizer
-from common.synthetic import tokenizer_corpus
+from offline.qwen_tokenizer import (
+    QWEN2_VL_SPECIAL_TOKENS,
+    QWEN2_VL_VOCAB_SIZE,
+    TokenizerUnavailable,
+    load_qwen2_tokenizer,
+    stock_chat_template,
+)
+from offline.synthetic.text import tokenizer_corpus
 
 logger = logging.getLogger(__name__)
 
 ARCHS = ("qwen2_vl", "qwen2_5_vl")
 TOKENIZERS = ("tiny", "qwen2")
-# Qwen2-VL-2B's embedding rows: the real tokenizer's 151,657 tokens padded to a multiple of 256.
-QWEN2_VL_VOCAB_SIZE = 151936
-
-# TRL's verbatim copy of the Qwen2-VL / Qwen2.5-VL chat template (the two are byte-identical). TRL recognises it by
-# identity and swaps in its `{% generation %}` variant for assistant_only_loss; a hand-written ChatML would not be.
-# Read as a package file: importing trl.chat_template_utils would pull in most of TRL (seconds).
-CHAT_TEMPLATE_RESOURCE = ("trl", "chat_templates/qwen2_5_vl.jinja")
-
 # Qwen2-VL's special tokens in their real order (ids 0-13 here; the real vocabulary puts them after its merges).
 # <|endoftext|> pads and ends documents; <|im_end|> ends every turn and so is the chat model's eos.
 SPECIAL_TOKENS = QWEN2_VL_SPECIAL_TOKENS
@@ -112,11 +109,6 @@ def _vision_config(arch: str) -> dict:
     }
 
 
-def chat_template() -> str:
-    package, name = CHAT_TEMPLATE_RESOURCE
-    return resources.files(package).joinpath(name).read_text(encoding="utf-8")
-
-
 def build_tokenizer() -> Qwen2Tokenizer:
     """Byte-level BPE in Qwen2's pipeline, trained on the synthetic texts and the protocol prompts."""
     corpus = [
@@ -148,7 +140,7 @@ def build_tokenizer() -> Qwen2Tokenizer:
     tokenizer.unk_token = None
     tokenizer.model_max_length = TEXT["max_position_embeddings"]
     tokenizer.add_tokens([AddedToken(tag, special=False, normalized=False) for tag in TAG_TOKENS])
-    tokenizer.chat_template = chat_template()
+    tokenizer.chat_template = stock_chat_template()
     return tokenizer
 
 
@@ -163,7 +155,7 @@ def build_processor(tokenizer: Qwen2Tokenizer, arch: str = "qwen2_vl") -> Qwen2V
         # transformers warning about the default changing).
         video_processor=Qwen2VLVideoProcessor(size=dict(size), cap_pixels_per_frame=True, **geometry),
         tokenizer=tokenizer,
-        chat_template=chat_template(),
+        chat_template=stock_chat_template(),
     )
 
 
@@ -198,7 +190,7 @@ def build_tiny_model(out_dir: str | Path, *, seed: int = 0, arch: str = "qwen2_v
     """Write a loadable tiny checkpoint (model, generation config, processor, tokenizer) to `out_dir`.
 
     Deterministic: the same seed gives byte-identical tokenizer files and identical weights. tokenizer "qwen2" needs
-    the cached real tokenizer (common.qwen_tokenizer; `make install` fetches it).
+    the cached real tokenizer (offline.qwen_tokenizer; `make install` fetches it).
     """
     return _build(out_dir, seed, arch, tokenizer)[0]
 
@@ -210,7 +202,7 @@ def _build(out_dir: str | Path, seed: int, arch: str, tokenizer_name: str = "tin
         raise ValueError(f"tokenizer must be one of {TOKENIZERS}, got {tokenizer_name!r}")
     out = Path(out_dir)
     if tokenizer_name == "qwen2":
-        tokenizer = load_qwen2_tokenizer(chat_template())
+        tokenizer = load_qwen2_tokenizer(stock_chat_template())
         config = build_config(tokenizer, arch, vocab_size=QWEN2_VL_VOCAB_SIZE)
     else:
         tokenizer = build_tokenizer()

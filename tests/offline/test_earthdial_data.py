@@ -1,5 +1,5 @@
 """EarthDial shards: common.data.read_earthdial (records, per-row errors, skip counts, the validator CLI) and the
-synthetic EarthDial shards of common.synthetic_earthdial (exact columns, prompts, visible changes, derived labels)."""
+synthetic EarthDial shards of offline.synthetic.earthdial (exact columns, prompts, visible changes, derived labels)."""
 
 import io
 import json
@@ -11,7 +11,8 @@ from PIL import Image
 
 from common import data
 from common.data import DataError, load_image, read_earthdial
-from common.synthetic_earthdial import EARTHDIAL_SHARDS, format_box, grid100, rotated_corners, size_group
+from common.earthdial import rotated_corners
+from offline.synthetic.earthdial import EARTHDIAL_SHARDS, format_box, grid100, size_group
 
 PNG = io.BytesIO()
 Image.new("RGB", (8, 8), (10, 200, 30)).save(PNG, format="PNG")
@@ -428,11 +429,11 @@ def test_referring_boxes_are_rotated_grid_boxes(synthetic_dir):
 
 
 def test_earthdial_shards_are_deterministic(tmp_path):
-    from common import synthetic
-    from common.synthetic_earthdial import write_shard
+    from offline import synthetic
+    from offline.synthetic.earthdial import write_shard
 
     for run in ("a", "b"):
-        ctx = synthetic._Context(tmp_path / run, 0, synthetic.SIZES["small"])
+        ctx = synthetic.Context(tmp_path / run, 0, synthetic.SIZES["small"])
         write_shard(ctx, "xbd_rod", EARTHDIAL_SHARDS["xbd_rod"])
     first, second = (read_earthdial(tmp_path / run / EARTHDIAL_SHARDS["xbd_rod"].path).records for run in ("a", "b"))
     assert [r.solution for r in first] == [r.solution for r in second]

@@ -4,9 +4,9 @@ tokenizer, the real processor defaults and the stock chat template.
 Nothing about it is learned, but everything about its shape is real: 2,208,985,600 parameters, vocabulary 151,936,
 image tokens per pixel, sequence lengths, memory and FLOPs. It shows what the tiny model cannot (bf16 updates lost,
 memory per recipe, tag tokenisation) without the Hugging Face Hub. Building needs the cached tokenizer (`make install`,
-common/qwen_tokenizer.py), about a minute on 2 CPU cores, ~6 GB of RAM and 4.4 GB of disk (bf16 weights).
+offline/qwen_tokenizer.py), about a minute on 2 CPU cores, ~6 GB of RAM and 4.4 GB of disk (bf16 weights).
 
-    flock /tmp/rs_r1_heavy.lock python -m common.twin --out DIR [--seed N] [--dtype bfloat16|float32]
+    flock /tmp/rs_r1_heavy.lock python -m offline.twin --out DIR [--seed N] [--dtype bfloat16|float32]
 """
 
 from __future__ import annotations
@@ -27,8 +27,7 @@ from transformers import (
     Qwen2VLVideoProcessor,
 )
 
-from common.qwen_tokenizer import TokenizerUnavailable, load_qwen2_tokenizer
-from common.tiny_model import QWEN2_VL_VOCAB_SIZE, chat_template
+from offline.qwen_tokenizer import QWEN2_VL_VOCAB_SIZE, TokenizerUnavailable, load_qwen2_tokenizer, stock_chat_template
 
 logger = logging.getLogger(__name__)
 
@@ -86,7 +85,7 @@ def build_config() -> Qwen2VLConfig:
 
 
 def build_processor(tokenizer=None) -> Qwen2VLProcessor:
-    tokenizer = load_qwen2_tokenizer(chat_template()) if tokenizer is None else tokenizer
+    tokenizer = load_qwen2_tokenizer(stock_chat_template()) if tokenizer is None else tokenizer
     size = {"shortest_edge": MIN_PIXELS, "longest_edge": MAX_PIXELS}
     geometry = {"patch_size": 14, "merge_size": 2, "temporal_patch_size": 2}
     return Qwen2VLProcessor(
@@ -96,7 +95,7 @@ def build_processor(tokenizer=None) -> Qwen2VLProcessor:
             size=dict(size), image_mean=CLIP_MEAN, image_std=CLIP_STD, cap_pixels_per_frame=True, **geometry
         ),
         tokenizer=tokenizer,
-        chat_template=chat_template(),
+        chat_template=stock_chat_template(),
     )
 
 

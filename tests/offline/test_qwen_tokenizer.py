@@ -8,8 +8,8 @@ import tarfile
 
 import pytest
 
-from common import qwen_tokenizer
-from common.qwen_tokenizer import QWEN2_VL_SPECIAL_TOKENS, TokenizerUnavailable, load_qwen2_tokenizer
+from offline import qwen_tokenizer
+from offline.qwen_tokenizer import QWEN2_VL_SPECIAL_TOKENS, TokenizerUnavailable, load_qwen2_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def test_missing_cache_names_the_fix(tmp_path, monkeypatch, capsys):
     assert qwen_tokenizer.main(["path"]) == 1
     error = capsys.readouterr().err.strip()
     assert error.count("\n") == 0  # one line
-    assert "run `make install` or `python -m common.qwen_tokenizer fetch`" in error
+    assert "run `make install` or `python -m offline.qwen_tokenizer fetch`" in error
 
 
 def test_corrupted_cache_is_not_used(tmp_path, monkeypatch, qwen2_tokenizer_dir):
@@ -114,7 +114,7 @@ def test_twin_config_has_the_published_size():
     import torch
     from transformers import Qwen2VLForConditionalGeneration
 
-    from common.twin import EXPECTED_PARAMETERS, build_config
+    from offline.twin import EXPECTED_PARAMETERS, build_config
 
     with torch.device("meta"):  # shapes only: no 2.2B allocation
         model = Qwen2VLForConditionalGeneration(build_config())
@@ -124,7 +124,7 @@ def test_twin_config_has_the_published_size():
 
 
 def test_twin_processor_sets_the_real_pixel_limits(qwen2_tokenizer_dir):
-    from common.twin import build_processor
+    from offline.twin import build_processor
 
     processor = build_processor()
     assert (processor.image_processor.size["shortest_edge"], processor.image_processor.size["longest_edge"]) == (

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from common import synthetic
 from common.prompts import REASONING_SYSTEM, SAMCHAT_KEYWORDS, SAMDATA_PROMPT
+from offline import synthetic
 
 BOX = re.compile(r"\[(\d+), (\d+), (\d+), (\d+)\]")
 GRID_BOX = re.compile(r"^\[\[(\d+),(\d+),(\d+),(\d+)\]\]$")
@@ -44,7 +44,7 @@ SMALL_COUNTS = [
     ("samdata/grpo/metadata.jsonl", 6),
     ("vhm/list_pretrain_corrected.json", 6),
     *[(f"scorers/{name}", 3) for name in synthetic.SCORERS_FILES],
-    *[(f"geovlm/{task}.jsonl", 3) for task in synthetic.GEOVLM_TASKS],
+    *[(f"geovlm/{task}.jsonl", 3) for task in synthetic.GENERATED_GEOVLM_TASKS],
 ]
 
 
@@ -128,7 +128,7 @@ def test_render_scene_description(kind, label, revetments):
         image, scene = synthetic.render_scene(kind, rng, size=96)
         assert image.size == (96, 96) and image.mode == "RGB"
         assert scene["kind"] == kind and scene["label"] == label
-        assert len(synthetic._objects(scene, "revetment")) in revetments
+        assert len(synthetic.objects_of(scene, "revetment")) in revetments
         assert (scene["scene_class"] == "missile site") == bool(label)
         for obj in scene["objects"]:
             x1, y1, x2, y2 = obj["box"]
@@ -161,7 +161,7 @@ def test_hard_positive_revetments_stand_out_from_terrain():
         lum = np.asarray(image.convert("L")).astype(float)
         brightest = max(
             lum[y1 : y2 + 1, x1 : x2 + 1].max()
-            for x1, y1, x2, y2 in (o["box"] for o in synthetic._objects(scene, "revetment"))
+            for x1, y1, x2, y2 in (o["box"] for o in synthetic.objects_of(scene, "revetment"))
         )
         assert brightest > np.median(lum) + 25
 
@@ -325,7 +325,7 @@ def test_scorers_records(synthetic_dir):
 
 def test_geovlm_records(synthetic_dir):
     folder = synthetic_dir / "geovlm"
-    for task in synthetic.GEOVLM_TASKS:
+    for task in synthetic.GENERATED_GEOVLM_TASKS:
         for row in load_jsonl(folder / f"{task}.jsonl"):
             assert row["task"] == task and (folder / "images" / row["image"]).is_file()
             human, gpt = row["conversations"]
@@ -366,7 +366,7 @@ def test_common_data_validates_every_dataset(synthetic_dir):
         *[data.read_scorers(root / "scorers" / name, root / "scorers") for name in synthetic.SCORERS_FILES],
         *[
             data.read_jsonl(root / "geovlm" / f"{task}.jsonl", root / "geovlm/images")
-            for task in synthetic.GEOVLM_TASKS
+            for task in synthetic.GENERATED_GEOVLM_TASKS
         ],
     ]
     assert [r.problems for r in results] == [[]] * len(results)

