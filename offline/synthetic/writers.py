@@ -293,7 +293,7 @@ def _write_vhm_grpo(ctx: Context) -> None:
         else:
             # Type "2" boxes are corners in pixels of the stored image, the frame the reward compares in (SPEC 5).
             qa = grounding_qa(scene, rng)
-            question = f"Output the bounding box of {qa.question} as [x1, y1, x2, y2] in pixel coordinates."
+            question = pixel_box_question(qa.question)
             answer = qa.answer
         prompts.append(
             [
@@ -368,60 +368,47 @@ def _write_scorers(ctx: Context) -> None:
         _write_json(folder / file_name, records)
 
 
-# The GeoVLM tasks written here: the common.data.GEOVLM_TASKS that have a generator (not yes_no, multiple_choice).
-GENERATED_GEOVLM_TASKS = (
-    "classification",
-    "multilabel",
-    "referring_detection",
-    "detection",
-    "captioning",
-    "vqa",
-    "counting",
-)
+def pixel_box_question(expression: str) -> str:
+    """A referring question whose answer is one `[x1, y1, x2, y2]` in pixels of the stored image."""
+    return f"Output the bounding box of {expression} as [x1, y1, x2, y2] in pixel coordinates."
+
+
+# The GeoVLM tasks written here, each with its question maker (scene, rng, record index) -> QA: the
+# common.data.GEOVLM_TASKS that have a generator (not yes_no, multiple_choice).
+GEOVLM_QUESTIONS: dict[str, Callable[[dict, np.random.Generator, int], QA]] = {
+    "classification": lambda scene, rng, i: classification_qa(scene),
+    "multilabel": lambda scene, rng, i: multilabel_qa(scene),
+    "referring_detection": lambda scene, rng, i: _pixel_box_qa(scene, rng),
+    "detection": lambda scene, rng, i: detection_qa(scene, rng),
+    "captioning": lambda scene, rng, i: QA(pick(rng, OPEN_QUESTIONS), caption(scene, rng), "caption"),
+    "vqa": lambda scene, rng, i: (
+        pick(rng, (presence_qa, comparison_qa))(scene, rng) if i % 3 else rural_urban_qa(scene)
+    ),
+    "counting": lambda scene, rng, i: count_qa(scene, rng),
+}
+GENERATED_GEOVLM_TASKS = tuple(GEOVLM_QUESTIONS)
+# Tasks whose answers are pixel boxes: their records carry the image "size": [w, h].
+GEOVLM_BOX_TASKS = ("referring_detection", "detection")
+
+
+def _pixel_box_qa(scene: dict, rng: np.random.Generator) -> QA:
+    qa = grounding_qa(scene, rng)
+    return replace(qa, question=pixel_box_question(qa.question))
 
 
 def _write_geovlm(ctx: Context) -> None:
     folder = ctx.root / "geovlm"
-    for task in GENERATED_GEOVLM_TASKS:
+    for task, make in GEOVLM_QUESTIONS.items():
         rows = []
         for i in range(ctx.spec["geovlm"]):
-            kind = KINDS[i % len(KINDS)]
             accept = (lambda s: bool(referring_targets(s))) if task == "referring_detection" else (lambda s: True)
-            image, scene, rng = ctx.scene(f"geovlm/{task}", i, kind, accept)
-            extra: dict[str, Any] = {}
-            if task == "classification":
-                qa = classification_qa(scene)
-            elif task == "multilabel":
-                qa = multilabel_qa(scene)
-            elif task == "referring_detection":
-                qa = grounding_qa(scene, rng)
-                qa = QA(
-                    f"Output the bounding box of {qa.question} as [x1, y1, x2, y2] in pixel coordinates.",
-                    qa.answer,
-                    qa.kind,
-                    qa.box,
-                )
-            elif task == "detection":
-                qa = detection_qa(scene, rng)
-            elif task == "captioning":
-                qa = QA(pick(rng, OPEN_QUESTIONS), caption(scene, rng), "caption")
-            elif task == "vqa":
-                qa = pick(rng, (presence_qa, comparison_qa))(scene, rng) if i % 3 else rural_urban_qa(scene)
-            else:
-                qa = count_qa(scene, rng)
-            if task in ("referring_detection", "detection"):
-                extra["size"] = scene["size"]
+            image, scene, rng = ctx.scene(f"geovlm/{task}", i, KINDS[i % len(KINDS)], accept)
+            qa = make(scene, rng, i)
+            extra = {"size": scene["size"]} if task in GEOVLM_BOX_TASKS else {}
             name = f"{task}_{i:04d}.jpg"
             _save_image(image, folder / "images" / name)
-            rows.append(
-                {
-                    "id": f"{task}-{i:04d}",
-                    "image": name,
-                    "conversations": _turns("<image>" + qa.question, qa.answer),
-                    "task": task,
-                    **extra,
-                }
-            )
+            conversations = _turns("<image>" + qa.question, qa.answer)
+            rows.append({"id": f"{task}-{i:04d}", "image": name, "conversations": conversations, "task": task, **extra})
         _write_jsonl(folder / f"{task}.jsonl", rows)
 
 

@@ -1,6 +1,6 @@
 """One padding-free SFT step of the full-size Qwen2-VL-2B twin (offline/twin.py), LoRA, bf16 on CPU: the real shapes
 and the real tokenizer through sft.train (measured 2026-12-01 on 2 cores: see the test's comment). The twin is
-tests/conftest.py's session fixture `twin_dir`, the one tests/common/test_twin.py uses: built once per session."""
+tests/conftest.py's session fixture `twin_dir`, the one tests/offline/test_twin.py uses: built once per session."""
 
 import json
 import subprocess
