@@ -56,6 +56,7 @@ from offline.synthetic.writers import (
     SCORERS_FILES,
     SIZES,
     generate,
+    main,
 )
 
 # The package's public names (tests and callers use `from offline import synthetic`); the rest lives in the modules.
@@ -75,6 +76,7 @@ __all__ = [
     "detection_qa",
     "generate",
     "grid_box",
+    "main",
     "multilabel_qa",
     "objects_of",
     "referring_targets",
