@@ -477,9 +477,13 @@ def _mcq(rng: np.random.Generator, question: str, correct: str, wrong: Sequence[
     return QA("\n".join(lines), letters[shuffled.index(correct)], "mcq", types=tuple(types))
 
 
-# One MCQS question this scene can answer: (key, right answer or None for the table's, question fields, wrong
-# options or None for the table's).
-Candidate = tuple[str, str | None, dict[str, str], Sequence[str] | None]
+class Candidate(NamedTuple):
+    """An MCQS question a scene can answer: its key, and what the scene sets (None: the table's)."""
+
+    key: str
+    answer: str | None = None
+    fields: dict[str, str] | None = None  # the question's `{...}` fields
+    wrong: Sequence[str] | None = None
 
 
 def _civilian_candidates(scene: dict) -> list[Candidate]:
@@ -487,10 +491,10 @@ def _civilian_candidates(scene: dict) -> list[Candidate]:
     found: list[Candidate] = []
     if houses:
         if len({h["colour"] for h in houses}) == 1:
-            found.append(("roof_colour", houses[0]["colour"], {}, None))
-        found.append(("house_shape", None, {}, None))
+            found.append(Candidate("roof_colour", houses[0]["colour"]))
+        found.append(Candidate("house_shape"))
     if fields:
-        found.append(("stripes", fields[0]["orientation"], {}, None))
+        found.append(Candidate("stripes", fields[0]["orientation"]))
     return found
 
 
@@ -500,53 +504,54 @@ def _place_candidates(scene: dict) -> list[Candidate]:
     found: list[Candidate] = []
     if targets:
         expression, box = targets[0]
-        found.append(("where", image_part(box_region(box, size)), {"expression": expression}, None))
+        found.append(Candidate("where", image_part(box_region(box, size)), {"expression": expression}))
     if len(targets) > 1:
         (name_a, box_a), (name_b, box_b) = targets[0], targets[1]
         centre = (size / 2, size / 2)
         da, db = math.dist(box_centre(box_a), centre), math.dist(box_centre(box_b), centre)
         if abs(da - db) > size * 0.03:
-            found.append(("closer", name_a if da < db else name_b, {"a": name_a, "b": name_b}, [name_a, name_b]))
+            closer = name_a if da < db else name_b
+            found.append(Candidate("closer", closer, {"a": name_a, "b": name_b}, [name_a, name_b]))
     return found
 
 
 def mcq_candidates(scene: dict, rng: np.random.Generator) -> list[Candidate]:
     """Every MCQS question the scene can answer, in a fixed order (one draw of `rng` picks the counted category)."""
     found: list[Candidate] = [
-        ("scene", scene["scene_class"], {}, None),
-        ("gsd", f"{scene['gsd']:g} m", {}, None),
-        ("sensor", None, {}, None),
-        ("site", "military" if scene["label"] else "civilian", {}, None),
+        Candidate("scene", scene["scene_class"]),
+        Candidate("gsd", f"{scene['gsd']:g} m"),
+        Candidate("sensor"),
+        Candidate("site", "military" if scene["label"] else "civilian"),
     ]
     countable = [c for c in COUNTABLE if count_of(scene, c)]
     if countable:
         category = pick(rng, countable)
         n = count_of(scene, category)
         near = [str(n + 1), str(n + 2), str(max(0, n - 1)), str(n + 3)]
-        found.append(("count", str(n), {"plural": PLURAL[category]}, near))
+        found.append(Candidate("count", str(n), {"plural": PLURAL[category]}, near))
     if scene["label"]:
         found += [
-            ("revetment_shape", scene["revetment_shape"], {}, None),
-            ("site_roads", None, {}, None),
-            ("revetment_colour", None, {}, None),
+            Candidate("revetment_shape", scene["revetment_shape"]),
+            Candidate("site_roads"),
+            Candidate("revetment_colour"),
         ]
     else:
         found += _civilian_candidates(scene)
     largest = max((o for o in scene["objects"] if "line" not in o), key=lambda o: box_area(o["box"]))
-    found.append(("largest", largest["category"], {}, None))
+    found.append(Candidate("largest", largest["category"]))
     return found + _place_candidates(scene)
 
 
 def mcq_qa(scene: dict, rng: np.random.Generator) -> QA:
     """An LHRS-Bench style multiple-choice question; `types` holds its category numbers."""
     candidates = mcq_candidates(scene, rng)
-    key, answer, fields, wrong = candidates[int(rng.integers(len(candidates)))]
-    mcq = MCQS[key]
+    chosen = candidates[int(rng.integers(len(candidates)))]
+    mcq = MCQS[chosen.key]
     return _mcq(
         rng,
-        mcq.question.format(**fields),
-        mcq.answer if answer is None else answer,
-        mcq.wrong if wrong is None else wrong,
+        mcq.question.format(**(chosen.fields or {})),
+        mcq.answer if chosen.answer is None else chosen.answer,
+        mcq.wrong if chosen.wrong is None else chosen.wrong,
         mcq.types,
     )
 
