@@ -87,8 +87,7 @@ def test_offline_defines_no_copy_of_the_vocabulary(name):
         f"{path.relative_to(REPO)}:{node.lineno}"
         for path in sorted((REPO / "offline").rglob("*.py"))
         for node in ast.walk(ast.parse(path.read_text()))
-        if isinstance(node, ast.Assign)
-        and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets)
     ]
     assert defined == []
 
