@@ -82,6 +82,13 @@ class RecipeParser(TrlParser):
             logger.info("paper flag names mapped onto canonical ones: %s", ", ".join(self.applied_aliases))
 
 
+def check_choice(name: str, value: object, choices: tuple) -> None:
+    """A recipe field with a fixed set of values (checked in the stages' __post_init__): ValueError naming the
+    field, its choices and the value, which RecipeParser turns into a one-line argparse error."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+
+
 def run_stage(train: Callable[[], str], *, user_errors: tuple[type[BaseException], ...] = ()) -> int:
     """Run a stage's `train()`; a failure of the user's input is one line and exit status 1."""
     from common.data import DataError

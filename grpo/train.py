@@ -28,7 +28,15 @@ from trl.trainer.utils import RepeatSampler
 
 from common.cli import RecipeParser, run_stage
 from common.flag_aliases import PAPER_GRPO_ALIASES
-from common.modeling import load_model, load_processor, merger, model_dtype, set_trainable, vision_tower
+from common.modeling import (
+    load_model,
+    load_processor,
+    merger,
+    model_dtype,
+    module_name,
+    set_trainable,
+    vision_tower,
+)
 from common.provenance import RunInfo
 from common.training import (
     FullCheckpointResume,
@@ -111,10 +119,6 @@ class ResumableGRPOTrainer(FullCheckpointResume, GRPOTrainer):
         return rewards
 
 
-def _module_name(model: Any, target: Any) -> str:
-    return next(name for name, module in model.named_modules() if module is target)
-
-
 def build_model(model_args: GRPOModelArguments, training_args: GRPOConfig) -> tuple[Any, Any]:
     """(model, peft_config). Full fine-tuning: freeze_vision_tower, tune_merger and freeze_llm as in SFT
     (common.modeling.set_trainable; upstream's GRPO trainer froze nothing, and the defaults train every weight).
@@ -133,7 +137,7 @@ def build_model(model_args: GRPOModelArguments, training_args: GRPOConfig) -> tu
         set_trainable(model, model_args)
     elif model_args.freeze_vision_tower:
         tower = vision_tower(model)
-        prefix, merger_prefix = _module_name(model, tower), _module_name(model, merger(model))
+        prefix, merger_prefix = module_name(model, tower), module_name(model, merger(model))
         merger_name = re.escape(merger_prefix[len(prefix) + 1 :])
         # Every module under the tower except the merger and its children (PEFT full-matches the regex).
         peft_config.exclude_modules = rf"{re.escape(prefix)}\.(?!{merger_name}(?:\.|$)).*"
