@@ -26,7 +26,7 @@ import torch
 from trl import GRPOTrainer, get_peft_config
 from trl.trainer.utils import RepeatSampler
 
-from common.cli import RecipeParser, run_stage
+from common.cli import RecipeParser, launch_forms, run_stage
 from common.flag_aliases import PAPER_GRPO_ALIASES
 from common.modeling import (
     load_model,
@@ -201,7 +201,8 @@ def train(
 def build_parser() -> RecipeParser:
     """The GRPO recipe parser; it accepts the GRPO paper commands' few other names (PAPER_GRPO_ALIASES)."""
     return RecipeParser(
-        (GRPOScriptArguments, GRPOConfig, GRPOModelArguments), prog="python -m grpo.train", aliases=PAPER_GRPO_ALIASES
+        (GRPOScriptArguments, GRPOConfig, GRPOModelArguments), prog="python -m grpo.train", aliases=PAPER_GRPO_ALIASES,
+        description=launch_forms(__doc__),
     )
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from common.cli import RecipeParser, run_stage
+from common.cli import RecipeParser, launch_forms, run_stage
 from common.flag_aliases import PAPER_SFT_ALIASES
 from common.provenance import RunInfo
 from common.training import init_deepspeed_backend, keep_fp32_master_weights, prepare_run, setup_logging, train_and_save
@@ -74,7 +74,8 @@ def train(
 def build_parser() -> RecipeParser:
     """The SFT recipe parser; it accepts the SFT papers' 2U1 flag names (common.model_args.PAPER_SFT_ALIASES)."""
     return RecipeParser(
-        (DataArguments, SFTModelArguments, SFTTrainingArguments), prog="python -m sft.train", aliases=PAPER_SFT_ALIASES
+        (DataArguments, SFTModelArguments, SFTTrainingArguments), prog="python -m sft.train", aliases=PAPER_SFT_ALIASES,
+        description=launch_forms(__doc__),
     )
 
 
