@@ -14,8 +14,8 @@ one per library class, and `--help-all` describes every flag. Parsing is TrlPars
 
 `run_stage` turns the failures a user causes (bad data, a model that is not there, an output_dir that cannot be
 written, a missing API key) into one
-logged line and exit status 1; anything else is a bug and keeps its traceback. `run_interruptible` ends a Ctrl-C
-with one line saying what the same command does when run again (every entry point resumes) and exit status 130.
+logged line and exit status 1; anything else is a bug and keeps its traceback; a Ctrl-C ends with one line naming
+the checkpoint the same command resumes from (common.interrupt).
 """
 
 from __future__ import annotations
@@ -24,16 +24,17 @@ import argparse
 import dataclasses
 import logging
 import os
-import shlex
 import shutil
 import sys
 import textwrap
 from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import yaml
 from trl import ModelConfig, TrlParser
 
 from common.flag_aliases import Alias, aliases_help, translate_argv, translate_mapping
+from common.interrupt import run_interruptible
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +44,6 @@ PROJECT_PACKAGES = ("common", "sft", "grpo", "eval")
 # Library classes --help describes in full all the same: TRL's ModelConfig fields are this project's canonical
 # model arguments (common.model_args: checkpoint, dtype, attention, LoRA, quantisation).
 DESCRIBED_LIBRARY_CLASSES = (ModelConfig,)
-# The exit status of a command ended by Ctrl-C, as a shell reports it (128 + SIGINT).
-INTERRUPTED = 130
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -215,8 +214,25 @@ def check_choice(name: str, value: object, choices: tuple) -> None:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
 
 
-def run_stage(train: Callable[[], str], *, user_errors: tuple[type[BaseException], ...] = ()) -> int:
-    """Run a stage's `train()`; a failure of the user's input is one line and exit status 1."""
+def run_stage(
+    train: Callable[[], str],
+    *,
+    user_errors: tuple[type[BaseException], ...] = (),
+    training_args: Any = None,
+    command: str = "the same command",
+) -> int:
+    """Run a stage's `train()`; a failure of the user's input is one line and exit status 1, a Ctrl-C one line
+    naming the checkpoint the same `command` resumes from (common.training.resume_hint, from `training_args`) and
+    status 130."""
+    from common.training import resume_hint
+
+    def next_run() -> str:
+        return resume_hint(training_args) if training_args is not None else "run it again to resume"
+
+    return run_interruptible(lambda: _train_or_explain(train, user_errors), command=command, next_run=next_run)
+
+
+def _train_or_explain(train: Callable[[], str], user_errors: tuple[type[BaseException], ...]) -> int:
     from common.data import DataError
     from common.modeling import ModelSourceError
     from common.training import TrainingSetupError

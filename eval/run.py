@@ -23,6 +23,8 @@ import sys
 from pathlib import Path
 
 from common.data import DataError
+from common.interrupt import command_line, run_interruptible
+from common.noise import quiet_known_noise
 from common.provenance import CARD_FILE, add_eval_to_card, read_run_record
 
 from .backends import BACKENDS, MODEL_FLAGS, add_model_arguments, load_backend, model_options
@@ -202,8 +204,24 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_known_noise()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return run_interruptible(
+        lambda: _run_and_print(args), command=command_line("python -m eval.run", argv), next_run=lambda: _resume(args)
+    )
+
+
+def _resume(args: argparse.Namespace) -> str:
+    # generate_task keeps every prediction already in <task>/predictions.jsonl unless --force.
+    kept = f"the predictions made so far (in {args.output_dir}/<task>/predictions.jsonl) are kept"
+    if args.force:
+        return f"{kept} by the same command without --force (with it they are made again)"
+    return f"the same command resumes: {kept}"
+
+
+def _run_and_print(args: argparse.Namespace) -> int:
     try:
         metrics = run(args)
     except (DataError, ValueError, RuntimeError, OSError) as exc:

@@ -24,6 +24,7 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
+from common.noise import quiet_known_noise
 from common.synthetic import render_scene
 from eval.backends import (
     BACKENDS,
@@ -164,6 +165,7 @@ def _flag(positive: bool) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_known_noise()
     parser = argparse.ArgumentParser(prog="python -m eval.serve", description=__doc__.split("\n")[0])
     parser.add_argument(
         *MODEL_FLAGS, dest="model", required=True, help="checkpoint directory or Hub id (Qwen2-VL / Qwen2.5-VL)"

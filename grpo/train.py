@@ -28,6 +28,7 @@ from trl.trainer.utils import RepeatSampler
 
 from common.cli import RecipeParser, launch_forms, run_stage
 from common.flag_aliases import PAPER_GRPO_ALIASES
+from common.interrupt import command_line
 from common.modeling import (
     load_model,
     load_processor,
@@ -37,6 +38,7 @@ from common.modeling import (
     set_trainable,
     vision_tower,
 )
+from common.noise import quiet_known_noise
 from common.provenance import RunInfo
 from common.training import (
     FullCheckpointResume,
@@ -201,7 +203,9 @@ def train(
 def build_parser() -> RecipeParser:
     """The GRPO recipe parser; it accepts the GRPO paper commands' few other names (PAPER_GRPO_ALIASES)."""
     return RecipeParser(
-        (GRPOScriptArguments, GRPOConfig, GRPOModelArguments), prog="python -m grpo.train", aliases=PAPER_GRPO_ALIASES,
+        (GRPOScriptArguments, GRPOConfig, GRPOModelArguments),
+        prog="python -m grpo.train",
+        aliases=PAPER_GRPO_ALIASES,
         description=launch_forms(__doc__),
     )
 
@@ -215,13 +219,17 @@ def parse_args(argv: list[str] | None = None) -> tuple[GRPOScriptArguments, GRPO
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_known_noise()
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     script_args, training_args, model_args = parser.parse_args_and_config(argv)
     setup_logging(training_args)
     parser.log_aliases()
     return run_stage(
-        lambda: train(script_args, training_args, model_args, command=argv), user_errors=(MissingKeyError,)
+        lambda: train(script_args, training_args, model_args, command=argv),
+        user_errors=(MissingKeyError,),
+        training_args=training_args,
+        command=command_line(parser.prog, argv),
     )
 
 

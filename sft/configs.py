@@ -16,7 +16,6 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from transformers import TrainingArguments
 
