@@ -1,9 +1,11 @@
 """Test helper: run a training entry point and press Ctrl-C (a real SIGINT to itself) right after it has saved one
 checkpoint completely, as a user stops a run between two saves.
 
-    python tests/interrupt_after_save.py STEP MODULE [ARGS ...]
+    python -m tests.interrupt_after_save STEP MODULE [ARGS ...]
 
-Everything else is the unmodified entry point: its own handling of the interrupt is what the test reads.
+Everything else is the unmodified entry point: its own handling of the interrupt is what the test reads. Run with -m
+from the repository root: as a script, its folder (tests/) would come first on sys.path and its `sft` package would
+shadow the project's.
 """
 
 import os
