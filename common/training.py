@@ -224,7 +224,7 @@ def _newest_complete_checkpoint(training_args: Any, *, log: bool) -> str | None:
 
 def resume_hint(training_args: Any) -> str:
     """What the same command does when run again, as resume_checkpoint will decide it, for the line a run stopped
-    by Ctrl-C ends with (common.cli.run_interruptible)."""
+    by Ctrl-C ends with (common.interrupt.run_interruptible, through common.cli.run_stage)."""
     explicit = training_args.resume_from_checkpoint
     newest = _newest_complete_checkpoint(training_args, log=False)
     if explicit:
