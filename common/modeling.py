@@ -199,6 +199,14 @@ def merger(model: nn.Module) -> nn.Module:
     return module
 
 
+def module_name(model: nn.Module, module: nn.Module) -> str:
+    """The qualified name of `module` inside `model` (as `named_modules` spells it), e.g. to build a PEFT regex."""
+    for name, candidate in model.named_modules():
+        if candidate is module:
+            return name
+    raise ValueError(f"{type(module).__name__} is not a submodule of {type(model).__name__}")
+
+
 # The three parts of a vision-language model that the freeze flags (common.model_args) name.
 PARTS = ("vision", "merger", "llm")
 

@@ -201,6 +201,10 @@ def resume_checkpoint(training_args: Any) -> str | None:
         if problems:
             raise TrainingSetupError(f"--resume_from_checkpoint {path} is incomplete: {'; '.join(problems)}")
         return path
+    return _newest_complete_checkpoint(training_args, log=True)
+
+
+def _newest_complete_checkpoint(training_args: Any, *, log: bool) -> str | None:
     if not os.path.isdir(training_args.output_dir):
         return None
     found = [(int(m.group(1)), name) for name in os.listdir(training_args.output_dir) if (m := _CHECKPOINT.match(name))]
@@ -210,10 +214,25 @@ def resume_checkpoint(training_args: Any) -> str | None:
             continue
         problems = checkpoint_problems(path, training_args)
         if not problems:
-            logger.info("resuming from %s (newest complete checkpoint in output_dir)", path)
+            if log:
+                logger.info("resuming from %s (newest complete checkpoint in output_dir)", path)
             return path
-        logger.warning("skipping %s, an incomplete checkpoint (a save cut short?): %s", path, "; ".join(problems))
+        if log:
+            logger.warning("skipping %s, an incomplete checkpoint (a save cut short?): %s", path, "; ".join(problems))
     return None
+
+
+def resume_hint(training_args: Any) -> str:
+    """What the same command does when run again, as resume_checkpoint will decide it, for the line a run stopped
+    by Ctrl-C ends with (common.interrupt.run_interruptible, through common.cli.run_stage)."""
+    explicit = training_args.resume_from_checkpoint
+    newest = _newest_complete_checkpoint(training_args, log=False)
+    if explicit:
+        also = f"; without --resume_from_checkpoint, from {newest}" if newest and newest != explicit else ""
+        return f"the same command resumes from {explicit} again{also}"
+    if newest:
+        return f"the same command resumes from {newest}"
+    return f"no complete checkpoint in {training_args.output_dir} yet: the same command starts over"
 
 
 def prepare_run(training_args: Any) -> None:

@@ -286,15 +286,35 @@ class VLLMBackend:
 
 
 MODEL_OPTIONS = ("dtype", "attn_implementation", "min_pixels", "max_pixels")
+# --model, also under the training recipes' name for the checkpoint (eval.run, eval.serve).
+MODEL_FLAGS = ("--model", "--model-name-or-path", "--model_name_or_path")
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     """The backend's model options as command-line flags, the same in eval.run and the web demo, so the demo sees
-    an image as the evaluation does."""
-    parser.add_argument("--dtype", default="auto", help="auto: bf16 on a GPU that has it, else fp32")
-    parser.add_argument("--attn-implementation", default="auto", help="hf backend only (vLLM picks its own kernels)")
-    parser.add_argument("--min-pixels", type=int, default=None)
-    parser.add_argument("--max-pixels", type=int, default=None)
+    an image as the evaluation does. Each takes the training recipes' name, dashed or underscored as the training
+    parsers accept it (--image-max-pixels / --image_max_pixels); eval's first names (--max-pixels) and the GRPO
+    papers' (--max_pixels) stay accepted. The parsed names (`MODEL_OPTIONS`) are unchanged."""
+    group = parser.add_argument_group("model (the training recipes' names; older spellings after them)")
+    group.add_argument("--dtype", default="auto", help="auto: bf16 on a GPU that has it, else fp32")
+    group.add_argument(
+        "--attn-implementation",
+        "--attn_implementation",
+        default="auto",
+        help="hf backend only (vLLM picks its own kernels)",
+    )
+    for bound in ("min", "max"):
+        group.add_argument(
+            f"--image-{bound}-pixels",
+            f"--image_{bound}_pixels",
+            f"--{bound}-pixels",
+            f"--{bound}_pixels",
+            dest=f"{bound}_pixels",
+            type=int,
+            default=None,
+            metavar="N",
+            help=f"{bound}imum pixels per image (processor); default: the checkpoint's",
+        )
 
 
 def model_options(args: argparse.Namespace) -> dict[str, Any]:

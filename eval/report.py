@@ -18,31 +18,6 @@ from .tasks import PROTOCOLS, TASKS
 
 NOT_PUBLISHED = "not published here"
 
-# The metric each task is summarised by in tables and bar charts.
-HEADLINE = {
-    "samdata": "f1",
-    "cls": "accuracy",
-    "vqa": "accuracy",
-    "mcq": "accuracy",
-    "bbox": "acc@0.5",
-    "classification": "accuracy",
-    "multilabel": "f1",
-    "referring_detection": "acc@0.5",
-    "detection": "mAP@0.5",
-    "captioning": "rouge_l",
-    "vqa_geovlm": "accuracy",
-    "counting": "accuracy",
-    "earthdial_cls": "accuracy",
-    "earthdial_multilabel": "accuracy",
-    "earthdial_vqa": "average",
-    "earthdial_rec": "acc@0.5_single",
-    "earthdial_region": "rougeL",
-    "earthdial_caption": "rougeL",
-    "earthdial_change": "rougeL",
-    "earthdial_grounding": "rougeL",
-    "earthdial_xbd_det": "precision@0.5",
-}
-
 # Averages the papers report over several tasks: name -> (member tasks, metric).
 AVERAGES = {
     "RSVQA-LR average": (("vqa_LR-comp", "vqa_LR-pre", "vqa_LR-rural"), "accuracy"),
@@ -72,10 +47,9 @@ PAPER_NUMBERS: dict[str, dict[tuple[str, str], str]] = {
 
 
 def headline(task_key: str) -> str:
+    """The task's headline metric (its Task record's); "accuracy" for a key no longer registered."""
     task = TASKS.get(task_key)
-    if task is None:
-        return "accuracy"
-    return HEADLINE["vqa_geovlm" if task.family == "geovlm" and task.kind == "vqa" else task.kind]
+    return task.headline if task is not None else "accuracy"
 
 
 def _fmt(value: object) -> str:

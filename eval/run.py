@@ -23,9 +23,11 @@ import sys
 from pathlib import Path
 
 from common.data import DataError
+from common.interrupt import command_line, run_interruptible
+from common.noise import quiet_known_noise
 from common.provenance import CARD_FILE, add_eval_to_card, read_run_record
 
-from .backends import BACKENDS, add_model_arguments, load_backend, model_options
+from .backends import BACKENDS, MODEL_FLAGS, add_model_arguments, load_backend, model_options
 from .generate import GenerationSummary, generate_task, read_predictions, write_json_atomic
 from .report import PAPER_NUMBERS, headline, write_report
 from .score import score_rows
@@ -43,10 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m eval.run", description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--model", required=True, help="checkpoint: local folder or Hub id")
+    parser.add_argument(*MODEL_FLAGS, dest="model", required=True, help="checkpoint: local folder or Hub id")
     parser.add_argument("--tasks", required=True, help="samdata | scorers | all | geovlm | earthdial | KEY[,KEY...]")
     parser.add_argument("--data-root", required=True, help="test images (samdata) / annotation folder (others)")
-    parser.add_argument("--output-dir", required=True)
+    parser.add_argument("--output-dir", "--output_dir", required=True)
     parser.add_argument("--backend", choices=BACKENDS, default="hf")
     parser.add_argument(
         "--batch-size",
@@ -64,12 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, default=None, help="first N samples of each task")
     parser.add_argument("--force", action="store_true", help="regenerate predictions that already exist")
     parser.add_argument("--max-new-tokens", type=int, default=None, help="override the task default (SPEC 6)")
-    add_model_arguments(parser)  # --dtype, --attn-implementation, --min-pixels, --max-pixels
+    add_model_arguments(parser)  # --dtype, --attn-implementation, --image-min-pixels, --image-max-pixels
     parser.add_argument("--box-frame", choices=BOX_FRAMES, default="pixels", help="GeoVLM box answers' frame")
     parser.add_argument("--no-meteor", action="store_true", help="skip METEOR (JVM) for GeoVLM captioning")
     parser.add_argument("--paper-model", choices=sorted(PAPER_NUMBERS), default=None, help="paper numbers to show")
     parser.add_argument("--no-report", action="store_true", help="metrics.json only (no report.md / plots)")
-    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--log-level", "--log_level", default="INFO")
     return parser
 
 
@@ -202,8 +204,24 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_known_noise()
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return run_interruptible(
+        lambda: _run_and_print(args), command=command_line("python -m eval.run", argv), next_run=lambda: _resume(args)
+    )
+
+
+def _resume(args: argparse.Namespace) -> str:
+    # generate_task keeps every prediction already in <task>/predictions.jsonl unless --force.
+    kept = f"the predictions made so far (in {args.output_dir}/<task>/predictions.jsonl) are kept"
+    if args.force:
+        return f"{kept} by the same command without --force (with it they are made again)"
+    return f"the same command resumes: {kept}"
+
+
+def _run_and_print(args: argparse.Namespace) -> int:
     try:
         metrics = run(args)
     except (DataError, ValueError, RuntimeError, OSError) as exc:

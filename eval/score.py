@@ -24,6 +24,7 @@ import sys
 from collections.abc import Sequence
 
 from common.data import DataError
+from common.noise import quiet_known_noise
 
 from .generate import Predictions, read_prediction_file
 from .tasks import BOX_FRAMES, PROMPT_STYLES, PROTOCOLS, TASKS, Row, ScoreOptions, Task
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_known_noise()
     args = build_parser().parse_args(argv)
     task = TASKS[args.task]
     if task.kind == "bbox" and args.prompt_style is None:

@@ -24,7 +24,16 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
-from eval.backends import BACKENDS, HFBackend, VLLMBackend, add_model_arguments, load_backend, model_options
+from common.noise import quiet_known_noise
+from eval.backends import (
+    BACKENDS,
+    MODEL_FLAGS,
+    HFBackend,
+    VLLMBackend,
+    add_model_arguments,
+    load_backend,
+    model_options,
+)
 from eval.serve_core import (
     MAX_UPLOAD_BYTES,
     NO_REASONING,
@@ -159,12 +168,15 @@ def _flag(positive: bool) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_known_noise()
     parser = argparse.ArgumentParser(prog="python -m eval.serve", description=__doc__.split("\n")[0])
-    parser.add_argument("--model", required=True, help="checkpoint directory or Hub id (Qwen2-VL / Qwen2.5-VL)")
+    parser.add_argument(
+        *MODEL_FLAGS, dest="model", required=True, help="checkpoint directory or Hub id (Qwen2-VL / Qwen2.5-VL)"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind; loopback unless you mean to share")
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--backend", choices=BACKENDS, default="hf")
-    add_model_arguments(parser)  # eval.run's --dtype, --attn-implementation, --min-pixels, --max-pixels
+    add_model_arguments(parser)  # eval.run's --dtype, --attn-implementation, --image-min-pixels, --image-max-pixels
     parser.add_argument(
         "--examples-dir",
         type=Path,

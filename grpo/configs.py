@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, fields
 
 import trl
 
+from common.cli import check_choice
 from common.model_args import ModelArguments
 from common.prompts import JUDGE_MAX_TOKENS, JUDGE_MODEL, JUDGE_TEMPERATURE
 from common.training import adapt_to_host
@@ -34,11 +35,6 @@ JSONL_QUESTION_TEMPLATE = (
     "{question} Output the thinking process in <{think_tag}> </{think_tag}> and final answer in "
     "<{answer_tag}> </{answer_tag}> tags."
 )
-
-
-def _choice(name: str, value: object, choices: tuple) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
 
 
 def _split(value: str | None) -> list[str]:
@@ -147,9 +143,9 @@ class GRPOScriptArguments(RewardOptions):
     image_max_pixels: int | None = field(default=None, metadata={"help": "Maximum pixels per image (processor)."})
 
     def __post_init__(self):
-        _choice("dataset_format", self.dataset_format, DATASET_FORMATS)
-        _choice("data_policy", self.data_policy, DATA_POLICIES)
-        _choice("judge_policy", self.judge_policy, ("judge", "skip"))
+        check_choice("dataset_format", self.dataset_format, DATASET_FORMATS)
+        check_choice("data_policy", self.data_policy, DATA_POLICIES)
+        check_choice("judge_policy", self.judge_policy, ("judge", "skip"))
         if not self.reward_funcs:
             raise ValueError("reward_funcs is empty: name at least one reward")
         unknown = [name for name in self.reward_funcs if name not in REWARDS]

@@ -24,10 +24,14 @@ import json
 import logging
 import os
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+
+from common.interrupt import command_line, run_interruptible
+from common.noise import quiet_known_noise
 
 logger = logging.getLogger(__name__)
 
@@ -188,6 +192,7 @@ def run(plan_path: str, *, model: str | None, data_root: str | None, output_dir:
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_known_noise()
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
     )
@@ -204,14 +209,20 @@ def main(argv: list[str] | None = None) -> int:
     from common.data import DataError  # deferred like grpo.train (run): --help stays fast
     from common.training import TrainingSetupError
 
-    try:
-        output = run(args.config, model=args.model_name_or_path, data_root=args.data_root, output_dir=args.output_dir,
-                     only=only, overrides=overrides)  # fmt: skip
-    except (DataError, TrainingSetupError) as error:
-        logger.error("%s", error)
-        return 1
-    logger.info("GeoVLM-R1 stages finished: %s", output)
-    return 0
+    def run_plan() -> int:
+        try:
+            output = run(args.config, model=args.model_name_or_path, data_root=args.data_root,
+                         output_dir=args.output_dir, only=only, overrides=overrides)  # fmt: skip
+        except (DataError, TrainingSetupError) as error:
+            logger.error("%s", error)
+            return 1
+        logger.info("GeoVLM-R1 stages finished: %s", output)
+        return 0
+
+    # A finished stage is marked by its stage.json and skipped; the stage under way resumes from its checkpoints.
+    resume = "the same command skips the finished stages (stage.json) and resumes the current one from its checkpoint"
+    argv = sys.argv[1:] if argv is None else list(argv)
+    return run_interruptible(run_plan, command=command_line("python -m grpo.stages", argv), next_run=lambda: resume)
 
 
 if __name__ == "__main__":

@@ -26,9 +26,19 @@ import torch
 from trl import GRPOTrainer, get_peft_config
 from trl.trainer.utils import RepeatSampler
 
-from common.cli import RecipeParser, run_stage
+from common.cli import RecipeParser, launch_forms, run_stage
 from common.flag_aliases import PAPER_GRPO_ALIASES
-from common.modeling import load_model, load_processor, merger, model_dtype, set_trainable, vision_tower
+from common.interrupt import command_line
+from common.modeling import (
+    load_model,
+    load_processor,
+    merger,
+    model_dtype,
+    module_name,
+    set_trainable,
+    vision_tower,
+)
+from common.noise import quiet_known_noise
 from common.provenance import RunInfo
 from common.training import (
     FullCheckpointResume,
@@ -111,10 +121,6 @@ class ResumableGRPOTrainer(FullCheckpointResume, GRPOTrainer):
         return rewards
 
 
-def _module_name(model: Any, target: Any) -> str:
-    return next(name for name, module in model.named_modules() if module is target)
-
-
 def build_model(model_args: GRPOModelArguments, training_args: GRPOConfig) -> tuple[Any, Any]:
     """(model, peft_config). Full fine-tuning: freeze_vision_tower, tune_merger and freeze_llm as in SFT
     (common.modeling.set_trainable; upstream's GRPO trainer froze nothing, and the defaults train every weight).
@@ -133,7 +139,7 @@ def build_model(model_args: GRPOModelArguments, training_args: GRPOConfig) -> tu
         set_trainable(model, model_args)
     elif model_args.freeze_vision_tower:
         tower = vision_tower(model)
-        prefix, merger_prefix = _module_name(model, tower), _module_name(model, merger(model))
+        prefix, merger_prefix = module_name(model, tower), module_name(model, merger(model))
         merger_name = re.escape(merger_prefix[len(prefix) + 1 :])
         # Every module under the tower except the merger and its children (PEFT full-matches the regex).
         peft_config.exclude_modules = rf"{re.escape(prefix)}\.(?!{merger_name}(?:\.|$)).*"
@@ -197,7 +203,10 @@ def train(
 def build_parser() -> RecipeParser:
     """The GRPO recipe parser; it accepts the GRPO paper commands' few other names (PAPER_GRPO_ALIASES)."""
     return RecipeParser(
-        (GRPOScriptArguments, GRPOConfig, GRPOModelArguments), prog="python -m grpo.train", aliases=PAPER_GRPO_ALIASES
+        (GRPOScriptArguments, GRPOConfig, GRPOModelArguments),
+        prog="python -m grpo.train",
+        aliases=PAPER_GRPO_ALIASES,
+        description=launch_forms(__doc__),
     )
 
 
@@ -210,13 +219,17 @@ def parse_args(argv: list[str] | None = None) -> tuple[GRPOScriptArguments, GRPO
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_known_noise()
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     script_args, training_args, model_args = parser.parse_args_and_config(argv)
     setup_logging(training_args)
     parser.log_aliases()
     return run_stage(
-        lambda: train(script_args, training_args, model_args, command=argv), user_errors=(MissingKeyError,)
+        lambda: train(script_args, training_args, model_args, command=argv),
+        user_errors=(MissingKeyError,),
+        training_args=training_args,
+        command=command_line(parser.prog, argv),
     )
 
 

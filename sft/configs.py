@@ -16,10 +16,10 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from transformers import TrainingArguments
 
+from common.cli import check_choice
 from common.model_args import ModelArguments
 from common.training import adapt_to_host
 
@@ -85,9 +85,9 @@ class DataArguments:
     )
 
     def __post_init__(self):
-        _choice("prompt_template", self.prompt_template, PROMPT_TEMPLATES)
-        _choice("overlong_policy", self.overlong_policy, OVERLONG_POLICIES)
-        _choice("data_policy", self.data_policy, DATA_POLICIES)
+        check_choice("prompt_template", self.prompt_template, PROMPT_TEMPLATES)
+        check_choice("overlong_policy", self.overlong_policy, OVERLONG_POLICIES)
+        check_choice("data_policy", self.data_policy, DATA_POLICIES)
         if self.max_length <= 0:
             raise ValueError(f"max_length must be positive, got {self.max_length}")
         if self.video_fps <= 0:
@@ -221,11 +221,6 @@ def liger_available() -> bool:
     import torch
 
     return torch.cuda.is_available() and importlib.util.find_spec("liger_kernel") is not None
-
-
-def _choice(name: str, value: Any, choices: tuple) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
 
 
 def load_deepspeed_config(config: str | dict) -> dict:

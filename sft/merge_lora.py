@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from common.modeling import DTYPES, load_model, load_processor
+from common.noise import quiet_known_noise
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ def merge(adapter_dir: str | Path, output_dir: str | Path, *, base: str | None =
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_known_noise()
     parser = argparse.ArgumentParser(prog="python -m sft.merge_lora", description=__doc__.split("\n\n")[0])
     parser.add_argument("--adapter", required=True, help="folder with adapter_config.json (an SFT output_dir)")
     parser.add_argument("--output", required=True, help="folder for the merged full checkpoint")

@@ -24,6 +24,7 @@ from common.modeling import (
     load_model,
     merger,
     model_dtype,
+    module_name,
     part_of_parameters,
     resolve_attn_implementation,
     set_trainable,
@@ -84,19 +85,12 @@ def training_attn_implementation(requested: str, padding_free: bool) -> str:
     return resolved
 
 
-def _module_name(model: nn.Module, module: nn.Module) -> str:
-    for name, candidate in model.named_modules():
-        if candidate is module:
-            return name
-    raise ValueError(f"{type(module).__name__} is not a submodule of {type(model).__name__}")
-
-
 def lora_targets(model: nn.Module, model_args: Any) -> list[str]:
     """Upstream's target rule: every Linear / Embedding whose name contains none of the excluded substrings
     ("visual" added unless vision_lora), optionally only the last `num_lora_modules` of them."""
     exclude = list(model_args.lora_exclude_modules)
-    tower_name = _module_name(model, vision_tower(model))
-    merger_name = _module_name(model, merger(model))
+    tower_name = module_name(model, vision_tower(model))
+    merger_name = module_name(model, merger(model))
     names = []
     for name, module in model.named_modules():
         if not isinstance(module, (nn.Linear, nn.Embedding)) or any(part in name for part in exclude):
@@ -118,7 +112,7 @@ def fully_trained_modules(model: nn.Module, model_args: Any) -> list[str]:
     """Modules PEFT keeps trainable beside the adapters: the tower's children (blocks one by one, so the tower's
     own forward still iterates a ModuleList) unless frozen, and the merger with tune_merger."""
     tower = vision_tower(model)
-    tower_name = _module_name(model, tower)
+    tower_name = module_name(model, tower)
     merger_module = merger(model)
     names = []
     if not model_args.freeze_vision_tower:
@@ -130,7 +124,7 @@ def fully_trained_modules(model: nn.Module, model_args: Any) -> list[str]:
             else:
                 names.append(f"{tower_name}.{child_name}")
     if model_args.tune_merger:
-        names.append(_module_name(model, merger_module))
+        names.append(module_name(model, merger_module))
     return names
 
 

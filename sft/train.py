@@ -15,8 +15,10 @@ from __future__ import annotations
 import logging
 import sys
 
-from common.cli import RecipeParser, run_stage
+from common.cli import RecipeParser, launch_forms, run_stage
 from common.flag_aliases import PAPER_SFT_ALIASES
+from common.interrupt import command_line
+from common.noise import quiet_known_noise
 from common.provenance import RunInfo
 from common.training import init_deepspeed_backend, keep_fp32_master_weights, prepare_run, setup_logging, train_and_save
 from sft.configs import DataArguments, SFTModelArguments, SFTTrainingArguments
@@ -74,17 +76,25 @@ def train(
 def build_parser() -> RecipeParser:
     """The SFT recipe parser; it accepts the SFT papers' 2U1 flag names (common.model_args.PAPER_SFT_ALIASES)."""
     return RecipeParser(
-        (DataArguments, SFTModelArguments, SFTTrainingArguments), prog="python -m sft.train", aliases=PAPER_SFT_ALIASES
+        (DataArguments, SFTModelArguments, SFTTrainingArguments),
+        prog="python -m sft.train",
+        aliases=PAPER_SFT_ALIASES,
+        description=launch_forms(__doc__),
     )
 
 
 def main(argv: list[str] | None = None) -> int:
+    quiet_known_noise()
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     data_args, model_args, training_args = parser.parse_args_and_config(argv)
     setup_logging(training_args)
     parser.log_aliases()
-    return run_stage(lambda: train(data_args, model_args, training_args, command=argv))
+    return run_stage(
+        lambda: train(data_args, model_args, training_args, command=argv),
+        training_args=training_args,
+        command=command_line(parser.prog, argv),
+    )
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-# No test may reach the Hub: the project proves itself offline (DEVELOPERS.md). Set before transformers is imported.
+# No test may reach the Hub: the suite runs on a machine without it (docs/PLATFORM.md) and builds every model and
+# dataset it needs locally. Set before transformers is imported.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")

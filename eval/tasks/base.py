@@ -1,8 +1,9 @@
 """The declarative task record shared by every benchmark family (lmms-eval style).
 
 A task says where its samples come from (`load`), what the model is asked (`system` + `user`), how long it may
-answer (`max_new_tokens`, `stop`), and how its predictions are scored (`scorers`: one aggregate function per
-protocol, built from the pure per-sample functions of the family module). Generation and scoring never look at a
+answer (`max_new_tokens`, `stop`), how its predictions are scored (`scoring`: one aggregate function per
+protocol, built from the pure per-sample functions of the family module) and which metric sums it up in reports
+(`headline`). Generation and scoring never look at a
 task's key to decide anything: everything they need is in the record.
 
 Rows: a task's samples are plain dicts in the predictions-file format (`eval.score` documents the fields):
@@ -60,7 +61,9 @@ class ScoreOptions:
 
 
 Row = dict[str, Any]
-Scorer = Callable[[Sequence[Row], ScoreOptions], dict]
+# "Scoring", not "scorers": the ScoreRS suite is the `scorers` family (eval.tasks.scorers, `--tasks scorers`, the
+# data folder scorers/), names users type; a task's per-protocol functions are internal and take the other word.
+ScoreFn = Callable[[Sequence[Row], ScoreOptions], dict]
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,8 @@ class Task:
     kind: str  # what is asked: "samdata", "cls", "vqa", "bbox", "mcq", or a GeoVLM task name
     load: Callable[[str | os.PathLike], list[Row]]  # data root -> rows in data order (errors included)
     user: Callable[[Row, PromptOptions], str]  # the text after the image
-    scorers: dict[str, Scorer]  # protocol -> rows -> metrics
+    scoring: dict[str, ScoreFn]  # protocol -> rows -> metrics
+    headline: str  # the metric that sums the task up in report tables and bar charts (eval.report)
     system: Callable[[PromptOptions], str] = lambda options: DEFAULT_SYSTEM
     max_new_tokens: int = 1024
     stop: tuple[str, ...] = ("<|im_end|>",)
@@ -90,9 +94,9 @@ class Task:
         ]
 
     def score(self, rows: Sequence[Row], protocol: str, options: ScoreOptions) -> dict:
-        if protocol not in self.scorers:
-            raise ValueError(f"task {self.key}: protocol must be one of {tuple(self.scorers)}, got {protocol!r}")
-        return self.scorers[protocol](rows, options)
+        if protocol not in self.scoring:
+            raise ValueError(f"task {self.key}: protocol must be one of {tuple(self.scoring)}, got {protocol!r}")
+        return self.scoring[protocol](rows, options)
 
 
 class MissingDataError(DataError):

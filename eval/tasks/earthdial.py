@@ -330,6 +330,18 @@ RESULT_FIELDS = {
     "grounding": ("groundtruth", "obj_ids"),
     "xbd_det": ("caption0",),
 }
+# kind -> the metric reports lead with.
+HEADLINE = {
+    "cls": "accuracy",
+    "multilabel": "accuracy",
+    "vqa": "average",
+    "rec": "acc@0.5_single",
+    "region": "rougeL",
+    "caption": "rougeL",
+    "change": "rougeL",
+    "grounding": "rougeL",
+    "xbd_det": "precision@0.5",
+}
 
 
 def result_row(kind: str, raw: dict, row_id: str) -> Row:
@@ -506,7 +518,8 @@ def _make_task(key: str, dataset: Dataset) -> Task:
         load=load_shard(key),
         user=lambda row, options: earthdial_question_text(row["question"]),
         system=system_text,
-        scorers={"paper": _scorer(dataset.kind, paper=True), "strict": _scorer(dataset.kind, paper=False)},
+        scoring={"paper": _scorer(dataset.kind, paper=True), "strict": _scorer(dataset.kind, paper=False)},
+        headline=HEADLINE[dataset.kind],
         max_new_tokens=dataset.max_new_tokens,
         description=f"EarthDial-Bench {dataset.name} ({dataset.kind}, {dataset.images} image(s), EARTHDIAL.md 3)",
         read_results=read_results(dataset.kind),

@@ -161,6 +161,16 @@ _PER_SAMPLE: dict[str, SampleMetrics] = {
     "vqa": _label_accuracy,
     "counting": _counting,
 }
+# task -> the metric reports lead with.
+HEADLINE = {
+    "classification": "accuracy",
+    "multilabel": "f1",
+    "referring_detection": "acc@0.5",
+    "detection": "mAP@0.5",
+    "captioning": "rouge_l",
+    "vqa": "accuracy",
+    "counting": "accuracy",
+}
 
 
 def load_file(task: str) -> Callable[[str | os.PathLike], list[Row]]:
@@ -206,10 +216,11 @@ def _make_task(name: str) -> Task:
         load=load_file(name),
         user=lambda row, options: geovlm_question_text(row["question"]),
         system=system_text,
-        scorers={
+        scoring={
             "paper": _scorer(_PER_SAMPLE[name], paper=True, task=name),
             "strict": _scorer(_PER_SAMPLE[name], paper=False, task=name),
         },
+        headline=HEADLINE[name],
         max_new_tokens=MAX_NEW_TOKENS,
         description=f"GeoVLM-R1 {name} ({name}.jsonl, SPEC 6.3)",
     )

@@ -222,12 +222,14 @@ def _grounding_strict(rows: Sequence[Row], options: ScoreOptions) -> dict:
     return _grounding(rows, options, paper=False)
 
 
-SCORERS = {
+# kind -> protocol -> scoring function, and kind -> the metric reports lead with.
+SCORING = {
     "cls": {"paper": _short_paper, "strict": _short_strict},
     "vqa": {"paper": _short_paper, "strict": _short_strict},
     "bbox": {"paper": _grounding_paper, "strict": _grounding_strict},
     "mcq": {"paper": _lhrs_paper, "strict": _lhrs_strict},
 }
+HEADLINE = {"cls": "accuracy", "vqa": "accuracy", "bbox": "acc@0.5", "mcq": "accuracy"}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -283,7 +285,8 @@ def _make_task(key: str, file_name: str, kind: str) -> Task:
         load=load_file(file_name),
         user=user,
         system=system_text,
-        scorers=SCORERS[kind],
+        scoring=SCORING[kind],
+        headline=HEADLINE[kind],
         max_new_tokens=MAX_NEW_TOKENS,
         description=f"ScoreRS {file_name} ({kind})",
     )

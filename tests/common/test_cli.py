@@ -94,3 +94,35 @@ def test_other_errors_keep_their_traceback():
     with pytest.raises(KeyError):
         run_stage(train)
     assert run_stage(lambda: "out") == 0
+
+
+@pytest.mark.parametrize("stage", ["sft", "grpo"])
+def test_help_leads_with_the_launch_and_the_projects_fields_and_names_every_flag(stage, capsys):
+    import importlib
+
+    build = importlib.import_module(f"{stage}.train").build_parser
+    with pytest.raises(SystemExit) as stop:
+        build().parse_args_and_config(["--help"])
+    assert stop.value.code == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[2:4] == [
+        "Launch:",
+        f"    python -m {stage}.train --config configs/{stage}/RECIPE.yaml [--field value ...]",
+    ]
+    assert next(i for i, line in enumerate(lines) if line.startswith("  --config RECIPE.yaml")) < 20
+    # The project's own fields are described before the libraries' list begins.
+    library = out.index("Library flags, all accepted")
+    assert 0 < out.index("--freeze_vision_tower") < library and out.index("--output_dir,") > library
+    # Every flag the parser accepts is named (library flags by their first spelling).
+    named = {word.rstrip(",") for word in out.split()}
+    assert [a.option_strings[0] for a in build()._actions if a.option_strings[0] not in named] == []
+
+
+def test_help_all_describes_every_flag(capsys):
+    with pytest.raises(SystemExit) as stop:
+        parser().parse_args_and_config(["--help-all"])
+    assert stop.value.code == 0
+    out = capsys.readouterr().out
+    assert "transformers TrainingArguments:\n" in out and "Library flags" not in out
+    assert "  --max_steps MAX_STEPS, --max-steps MAX_STEPS\n" in out  # a TrainingArguments flag, described

@@ -18,6 +18,7 @@ from common.training import (
     checkpoint_problems,
     prepare_run,
     resume_checkpoint,
+    resume_hint,
     train_and_save,
 )
 
@@ -159,6 +160,28 @@ def test_rerun_after_a_kill_during_save_ends_with_the_uninterrupted_weights(comp
 # output_dir
 
 
+def test_resume_hint_names_the_checkpoint_a_rerun_resumes_from_and_logs_nothing(complete_run, tmp_path, caplog):
+    out = _interrupted(complete_run, tmp_path, _delete("trainer_state.json"))
+    with caplog.at_level(logging.INFO, logger="common.training"):
+        assert resume_hint(_args(out)) == f"the same command resumes from {out / 'checkpoint-2'}"
+    assert caplog.records == []  # resume_checkpoint says it when the rerun happens
+
+
+def test_resume_hint_with_an_explicit_checkpoint_names_both(complete_run, tmp_path):
+    out = _interrupted(complete_run, tmp_path, lambda folder: None)
+    args = _args(out, resume_from_checkpoint=str(out / "checkpoint-2"))
+    assert resume_hint(args) == (
+        f"the same command resumes from {out / 'checkpoint-2'} again; "
+        f"without --resume_from_checkpoint, from {out / 'checkpoint-4'}"
+    )
+
+
+def test_resume_hint_before_the_first_checkpoint(tmp_path):
+    assert resume_hint(_args(tmp_path / "new")) == (
+        f"no complete checkpoint in {tmp_path / 'new'} yet: the same command starts over"
+    )
+
+
 def test_output_dir_that_is_a_file(tmp_path):
     path = tmp_path / "out"
     path.write_text("x")
@@ -260,3 +283,24 @@ def test_entry_points_refuse_a_bad_output_dir_in_one_line_before_the_model_loads
         assert (sft_main if stage == "sft" else grpo_main)(argv) == 1
     errors = [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR]
     assert errors == [f"output_dir {parent}/out cannot be created: {parent} is a file, not a folder"]
+
+
+@pytest.mark.parametrize("stage", ["sft", "grpo"])
+def test_entry_points_end_a_ctrl_c_with_one_line_and_status_130(
+    repo_root, tmp_path, caplog, own_log_levels, monkeypatch, stage
+):
+    import importlib
+
+    module = importlib.import_module(f"{stage}.train")
+
+    def pressed_ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "train", pressed_ctrl_c)
+    out = tmp_path / "out"
+    argv = ["--config", f"configs/{stage}/demo.yaml", "--output_dir", str(out), "--report_to", "none"]
+    assert module.main(argv) == 130
+    assert [r.getMessage() for r in caplog.records if r.name == "common.interrupt"] == [
+        f"interrupted (Ctrl-C); no complete checkpoint in {out} yet: the same command starts over: "
+        f"python -m {stage}.train {' '.join(argv)}"
+    ]

@@ -142,3 +142,29 @@ def test_model_arguments(argv, options):
     parser = argparse.ArgumentParser()
     add_model_arguments(parser)
     assert model_options(parser.parse_args(argv)) == options
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        # the training recipes' names, as their parsers accept them: underscored and dashed
+        ["--attn_implementation", "sdpa", "--image_min_pixels", "3136", "--image_max_pixels", "50176"],
+        ["--attn-implementation", "sdpa", "--image-min-pixels", "3136", "--image-max-pixels", "50176"],
+        # the GRPO papers' names (PAPER_GRPO_ALIASES) and eval's first ones
+        ["--attn-implementation", "sdpa", "--min_pixels", "3136", "--max_pixels", "50176"],
+    ],
+)
+def test_model_arguments_take_the_recipes_names(argv):
+    parser = argparse.ArgumentParser()
+    add_model_arguments(parser)
+    expected = {"dtype": "auto", "attn_implementation": "sdpa", "min_pixels": 3136, "max_pixels": 50176}
+    assert model_options(parser.parse_args(argv)) == expected
+
+
+def test_eval_run_takes_the_recipes_names_for_model_and_output_dir():
+    from eval.run import build_parser
+
+    argv = ["--tasks", "samdata", "--data-root", "d", "--model_name_or_path", "m", "--output_dir", "o", "--log_level",
+            "DEBUG"]  # fmt: skip
+    args = build_parser().parse_args(argv)
+    assert (args.model, args.output_dir, args.log_level) == ("m", "o", "DEBUG")

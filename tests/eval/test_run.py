@@ -103,3 +103,31 @@ def test_results_files(tiny_model_dir, synthetic_dir, tmp_path):
     assert sum(c["total"] for c in task["strict"]["per_category"].values()) == 4
     assert "| samdata | f1 |" in (out / "report.md").read_text()
     assert (out / "tasks.png").is_file() and (out / "samdata_confusion.png").is_file()
+
+
+class InterruptedBackend(CountingBackend):
+    """Ctrl-C pressed while the second batch generates."""
+
+    def generate(self, requests, **kw):
+        if self.requests:
+            raise KeyboardInterrupt
+        return super().generate(requests, **kw)
+
+
+def test_ctrl_c_ends_with_one_line_and_the_same_command_resumes(
+    tiny_model_dir, synthetic_dir, tmp_path, monkeypatch, caplog
+):
+    out = tmp_path / "out"
+    argv = ["--model", str(tiny_model_dir), "--data-root", str(synthetic_dir / "samdata" / "test"), "--output-dir",
+            str(out), "--max-new-tokens", MAX_NEW_TOKENS, "--tasks", "samdata", "--batch-size", "2"]  # fmt: skip
+    real_load = eval_run.load_backend
+    monkeypatch.setattr(eval_run, "load_backend", lambda *a, **kw: InterruptedBackend(real_load(*a, **kw)))
+    assert eval_run.main(argv) == 130
+    assert [r.getMessage() for r in caplog.records if r.name == "common.interrupt"] == [
+        f"interrupted (Ctrl-C); the same command resumes: the predictions made so far (in {out}/<task>/predictions.jsonl)"
+        f" are kept: python -m eval.run {' '.join(argv)}"
+    ]
+    assert len(_predictions(out, "samdata")) == 2  # the first batch
+    monkeypatch.setattr(eval_run, "load_backend", real_load)
+    assert eval_run.main(argv) == 0
+    assert json.loads((out / "metrics.json").read_text())["tasks"]["samdata"]["reused"] == 2

@@ -100,6 +100,20 @@ def test_report_markdown_and_plots(tmp_path):
     assert (tmp_path / "tasks.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_new_family_brings_its_headline_metric_in_its_task_record(monkeypatch):
+    import dataclasses
+
+    from eval import report
+    from eval.tasks import TASKS
+
+    # A family report.py has never heard of: its Task record alone says what sums it up.
+    task = dataclasses.replace(TASKS["cls_aid"], key="new_task", family="new_family", kind="new_kind", headline="bleu")
+    monkeypatch.setitem(TASKS, "new_task", task)
+    metrics = {"tasks": {"new_task": {"paper": {"bleu": 0.25}, "strict": {"bleu": 0.125}, "errors": 0}}}
+    assert report.table_rows(metrics) == [("new_task", "bleu", 0.25, 0.125, 0)]
+    assert report.headline("gone_task") == "accuracy"  # a metrics.json naming a task no longer registered
+
+
 def test_compare_checkpoints(tmp_path):
     files = {}
     for name, f1 in (("base", 0.25), ("grpo", 0.75)):

@@ -3,6 +3,8 @@ in a real run, resume equality, LoRA + merge_lora, and 2-rank torchrun (DDP over
 
 import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -16,7 +18,7 @@ from common.provenance import read_run_record
 from sft.merge_lora import main as merge_main
 from sft.modeling import part_of_parameters
 from sft.train import main as train_main
-from tests.resume_runs import kill_during_save_then_rerun
+from tests.resume_runs import kill_during_save_then_rerun, run_python
 
 pytestmark = pytest.mark.slow
 
@@ -252,3 +254,23 @@ def test_two_ranks_padding_free_zero3(repo_root, tiny_model_dir, synthetic_dir, 
     model = AutoModelForImageTextToText.from_pretrained(out)
     assert changed_parts(weights(tiny_model_dir), weights(out), model) == {"vision": True, "merger": True, "llm": True}
     assert len(losses(out)) == 2 and all(loss == loss for loss in losses(out))
+
+
+def test_ctrl_c_ends_with_one_line_naming_the_checkpoint_and_the_same_command_resumes(
+    repo_root, tiny_model_dir, synthetic_dir, tmp_path
+):
+    """A real SIGINT right after checkpoint-2 is saved: exit status 130, no traceback, one last logged line naming
+    the checkpoint and the command; that command, run again, resumes from it and finishes."""
+    out = tmp_path / "out"
+    args = recipe(repo_root, tiny_model_dir, out, *data_flags(synthetic_dir), "--max_steps", "4", "--save_steps", "2",
+                  "--per_device_train_batch_size", "2")  # fmt: skip
+    stopped = run_python(repo_root, "-m", "tests.interrupt_after_save", "2", "sft.train", *args)
+    assert stopped.returncode == 130, stopped.stderr[-3000:]
+    assert "Traceback" not in stopped.stderr
+    # The last log line: tqdm redraws its bar after it, as the process exits.
+    logged = [line for line in stopped.stderr.splitlines() if re.match(r"\d{4}-\d\d-\d\d \d\d:", line)]
+    expected = f"the same command resumes from {out / 'checkpoint-2'}: python -m sft.train {shlex.join(args)}"
+    assert logged[-1].endswith(f"WARNING common.interrupt: interrupted (Ctrl-C); {expected}")
+    rerun = run_python(repo_root, "-m", "sft.train", *args)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert f"resuming from {out / 'checkpoint-2'} (newest complete checkpoint" in rerun.stderr
