@@ -25,12 +25,14 @@ accumulation step weighs one GPU's share, as DDP's mean does).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
 from datasets import Dataset
+from transformers import GenerationConfig
 
 from common.modeling import load_model, load_processor
 from grpo.stages import load_plan, plan_stages, stage_argv
@@ -51,6 +53,8 @@ REWARDS = [
 # Completion lengths per group; None: truncated at max_completion_length (no end of turn).
 LENGTHS = [[2, 5, None, 3], [6, 1, 4, None], [3, 3, 7, 2], [None, 2, 5, 4]]
 
+# The paper recipes' objective values (SPEC 4), which the reference takes as given.
+BETA, LR, MAX_GRAD_NORM, EPSILON = 0.001, 1e-6, 1.0, 0.2
 DRIFT = 0.02  # standard deviation of the noise that stands for earlier training (the tiny model's init is 0.02)
 
 SIZES = [
@@ -184,7 +188,7 @@ def trainer_step(script, training, model_args, tiny_model_dir, completions_for):
     after = {n: p.detach().clone() for n, p in trainer.model.named_parameters()}
     grad_norm = next(entry["grad_norm"] for entry in trainer.state.log_history if "grad_norm" in entry)
     assert sorted(rollouts.by_prompt.values()) == list(range(len(QUESTIONS))), "one step must see every prompt"
-    return rollouts, completions, probe.grads, before, after, grad_norm
+    return rollouts, completions, probe.grads, before, after, grad_norm, trainer
 
 
 # ---- the reference: the released step, from a reading of the released trainers ------------------------------------
@@ -203,26 +207,48 @@ def completion_logps(model, prompt, completions, pad_id, *, attention_mask: bool
     return logps, padded
 
 
-def released_loss(policy, ref, prompt, completions, rewards, *, beta, eos_id, pad_id, epsilon, vlm_r1):
-    logps, padded = completion_logps(policy, prompt, completions, pad_id, attention_mask=vlm_r1)
+@dataclass(frozen=True)
+class Objective:
+    """The reference's knobs. The defaults are the released trainers'; the others stand for the named ablations."""
+
+    clipped: bool = False  # VLM-R1: -min(ratio * A, clip(ratio) * A); the fork: -ratio * A
+    attention_mask: bool = False  # VLM-R1 passes it; the fork passes none
+    sequence_ratio: bool = False  # GSPO: one ratio per sequence, exp(mean of the token log-ratios)
+    normalise: str = "sequence"  # "sequence": token mean per sequence, then mean; "token": over all tokens (DAPO);
+    # "constant": over sequences x max_completion_length (Dr. GRPO)
+    scale: bool = True  # divide the advantages by the group std + 1e-4 (Dr. GRPO: no)
+
+
+RELEASED = Objective()
+VLM_R1 = Objective(clipped=True, attention_mask=True)
+
+
+def released_terms(policy, ref, prompt, completions, rewards, *, beta, eos_id, pad_id, objective):
+    """One GPU's per-token loss and mask for one prompt's G completions."""
+    logps, padded = completion_logps(policy, prompt, completions, pad_id, attention_mask=objective.attention_mask)
     with torch.no_grad():
-        ref_logps, _ = completion_logps(ref, prompt, completions, pad_id, attention_mask=vlm_r1)
+        ref_logps, _ = completion_logps(ref, prompt, completions, pad_id, attention_mask=objective.attention_mask)
     # Up to and including the first <|im_end|>; a completion without one keeps every position.
     is_eos = padded == eos_id
     first = torch.where(is_eos.any(1), is_eos.int().argmax(1), torch.full_like(is_eos[:, 0], padded.size(1), dtype=int))
     mask = (torch.arange(padded.size(1)).unsqueeze(0) <= first.unsqueeze(1)).float()
     total = torch.tensor([sum(pair) for pair in rewards])
-    advantages = ((total - total.mean()) / (total.std() + 1e-4)).unsqueeze(1)  # torch.std: unbiased
-    ratio = torch.exp(logps - logps.detach())
+    advantages = total - total.mean()
+    if objective.scale:
+        advantages = advantages / (total.std() + 1e-4)  # torch.std: unbiased
+    advantages = advantages.unsqueeze(1)
+    log_ratio = logps - logps.detach()
+    if objective.sequence_ratio:
+        log_ratio = ((log_ratio * mask).sum(1) / mask.sum(1)).unsqueeze(1)
+    ratio = torch.exp(log_ratio)
     surrogate = ratio * advantages
-    if vlm_r1:
-        surrogate = torch.min(surrogate, torch.clamp(ratio, 1 - epsilon, 1 + epsilon) * advantages)
+    if objective.clipped:
+        surrogate = torch.min(surrogate, torch.clamp(ratio, 1 - EPSILON, 1 + EPSILON) * advantages)
     k3 = torch.exp(ref_logps - logps) - (ref_logps - logps) - 1
-    per_token = -(surrogate - beta * k3)
-    return ((per_token * mask).sum(1) / mask.sum(1)).mean()
+    return -(surrogate - beta * k3), mask
 
 
-def reference_step(tiny_model_dir, weights, prompts, completions, *, beta, lr, max_grad_norm, eos_id, pad_id, vlm_r1):
+def reference_step(tiny_model_dir, weights, prompts, completions, *, eos_id, pad_id, objective=RELEASED):
     policy = load_model(tiny_model_dir, dtype="float32")
     with torch.no_grad():  # the trainer's starting weights (named_parameters: tied weights once)
         for n, p in policy.named_parameters():
@@ -230,19 +256,25 @@ def reference_step(tiny_model_dir, weights, prompts, completions, *, beta, lr, m
     ref = load_model(tiny_model_dir, dtype="float32")
     policy.train()
     ref.eval()
-    # Each GPU's loss over its one prompt; DDP's gradient is the mean of the GPUs' gradients.
-    losses = [
-        released_loss(policy, ref, prompts[g], completions[g], REWARDS[g], beta=beta, eos_id=eos_id, pad_id=pad_id,
-                      epsilon=0.2, vlm_r1=vlm_r1)
+    terms = [
+        released_terms(policy, ref, prompts[g], completions[g], REWARDS[g], beta=BETA, eos_id=eos_id, pad_id=pad_id,
+                       objective=objective)
         for g in range(len(prompts))
     ]  # fmt: skip
-    torch.stack(losses).mean().backward()
+    if objective.normalise == "sequence":
+        # Each GPU's loss over its one prompt; DDP's gradient is the mean of the GPUs' gradients.
+        loss = torch.stack([((t * m).sum(1) / m.sum(1)).mean() for t, m in terms]).mean()
+    elif objective.normalise == "token":
+        loss = sum((t * m).sum() for t, m in terms) / sum(m.sum() for _, m in terms)
+    else:
+        loss = sum((t * m).sum() for t, m in terms) / (sum(len(m) for _, m in terms) * MAX_COMPLETION)
+    loss.backward()
     params = [(n, p) for n, p in policy.named_parameters() if p.grad is not None]
     norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for _, p in params]))
-    clip = min(1.0, max_grad_norm / (norm.item() + 1e-6))
+    clip = min(1.0, MAX_GRAD_NORM / (norm.item() + 1e-6))
     grads = {n: p.grad * clip for n, p in params}
     initial = {n: p.detach().clone() for n, p in policy.named_parameters()}
-    return grads, released_adamw(initial, grads, lr), norm.item()
+    return grads, released_adamw(initial, grads, LR), norm.item()
 
 
 def released_adamw(weights, grads, lr, total_steps=1):
@@ -265,33 +297,114 @@ def relative_l2(a: dict, b: dict, names) -> float:
     return diff / base
 
 
+def compare(repo_root, tiny_model_dir, tmp_path, name, *overrides, objectives=(RELEASED,)):
+    """The trainer's step against the reference's under each objective: a list of Errors (gradient, optimizer,
+    weights relative L2, and the gradient norms), and the trainer."""
+    script, training, model_args = resolve(repo_root, name, tiny_model_dir, tmp_path / "out", *overrides)
+    rollouts, completions, grads, before, after, grad_norm, trainer = trainer_step(
+        script, training, model_args, tiny_model_dir, fixed_completions
+    )
+    tokenizer = load_processor(tiny_model_dir).tokenizer
+    prompts = [rollouts.prompt_ids[g] for g in range(len(QUESTIONS))]
+    eos_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    # The optimizer apart: AdamW's first step divides each gradient element by its own magnitude, so elements near
+    # eps amplify a 1e-7 gradient difference; the released optimizer applied to the trainer's own gradients must
+    # give the trainer's update.
+    updates = {n: after[n] - before[n] for n in grads}
+    released_updates = {n: w - before[n] for n, w in released_adamw(before, grads, LR).items() if n in grads}
+    optimizer_error = relative_l2(updates, released_updates, grads)
+    results = []
+    for objective in objectives:
+        ref_grads, ref_after, ref_norm = reference_step(
+            tiny_model_dir, before, prompts, completions, eos_id=eos_id, pad_id=tokenizer.pad_token_id,
+            objective=objective,
+        )  # fmt: skip
+        assert sorted(grads) == sorted(ref_grads)
+        grad_error = relative_l2(grads, ref_grads, ref_grads)
+        weight_error = relative_l2(after, ref_after, ref_after)
+        results.append(Errors(grad_error, optimizer_error, weight_error, grad_norm, ref_norm))
+    return results, trainer
+
+
+@dataclass(frozen=True)
+class Errors:
+    grad: float
+    optimizer: float
+    weights: float
+    grad_norm: float
+    ref_grad_norm: float
+
+
+# Qwen2-VL-2B-Instruct's generation_config.json (what SAMChat-Zero started from; SFT checkpoints copy it).
+INSTRUCT_GENERATION = {"do_sample": True, "temperature": 0.01, "top_k": 1, "top_p": 0.001, "repetition_penalty": 1.0}
+
+
+def sampled_with(trainer) -> dict:
+    """What generate() samples with for this trainer on a checkpoint that ships Qwen2-VL-2B-Instruct's generation
+    config: transformers 5.24 fills only unset values from the checkpoint's."""
+    model = trainer.model
+    saved = model.generation_config
+    model.generation_config = GenerationConfig(**saved.to_dict() | INSTRUCT_GENERATION)
+    try:
+        config, _ = model._prepare_generation_config(trainer.generation_config)
+    finally:
+        model.generation_config = saved
+    return {key: getattr(config, key) for key in INSTRUCT_GENERATION}
+
+
 PAPER = ["samchat_r1", "samchat_zero", "tinyrs_r1", "geovlm_stage"]
 
 
 @pytest.mark.parametrize("name", PAPER)
 def test_one_step_equals_the_released_step(repo_root, tiny_model_dir, tmp_path, name):
-    script, training, model_args = resolve(repo_root, name, tiny_model_dir, tmp_path / "out")
-    rollouts, completions, grads, before, after, grad_norm = trainer_step(
-        script, training, model_args, tiny_model_dir, fixed_completions
+    objective = VLM_R1 if name == "geovlm_stage" else RELEASED
+    (errors,), trainer = compare(repo_root, tiny_model_dir, tmp_path, name, objectives=(objective,))
+    # Measured: gradient 3.2e-7, optimizer 0, weights 4.4e-10 (float32 rounding: TRL's selective log-softmax and
+    # its batching against the reference's plain one).
+    assert errors.grad < 1e-6
+    assert errors.grad_norm == pytest.approx(errors.ref_grad_norm, rel=1e-6)
+    assert errors.optimizer < 1e-6
+    assert errors.weights < 1e-6
+    # Sampling as released (transformers 4.49 / 4.50 GenerationConfig defaults; SPEC 7.14).
+    assert sampled_with(trainer) == {"do_sample": True, "temperature": 1.0, "top_k": 50, "top_p": 1.0,
+                                     "repetition_penalty": 1.0}  # fmt: skip
+    assert trainer.args.vllm_importance_sampling_correction is False  # SPEC 7.16
+
+
+# Newer behaviour that the recipes switch off, each by its own field: the step must tell it from the released one.
+@pytest.mark.parametrize(
+    ("overrides", "field", "threshold"),
+    [
+        (["--use_bias_correction_kl", "true"], "grad", 1e-5),  # measured 8.6e-5
+        (["--optim", "adamw_torch_fused"], "optimizer", 1e-6),  # measured 2.4e-6: rounding only
+    ],
+)
+def test_the_newer_defaults_change_the_step(repo_root, tiny_model_dir, tmp_path, overrides, field, threshold):
+    (errors,), _ = compare(repo_root, tiny_model_dir, tmp_path, "samchat_r1", *overrides)
+    assert getattr(errors, field) > threshold
+
+
+# The newer objectives as named ablations (README "GRPO objectives"): each against the reference changed in exactly
+# the named way, and against the released step.
+ABLATIONS = {
+    # GSPO: one importance ratio per sequence. On-policy (ratio 1, one update per batch) with the per-sequence token
+    # mean its gradient is the released one; it differs only off-policy, where it clips whole sequences.
+    "gspo": (["--importance_sampling_level", "sequence"], Objective(sequence_ratio=True), 0.0),
+    # DAPO: token-level normalisation over the whole step; clip-higher (epsilon_high 0.28) acts only off-policy.
+    "dapo": (["--loss_type", "dapo", "--epsilon_high", "0.28"], Objective(normalise="token"), 0.3),
+    # Dr. GRPO: no length and no std normalisation (sequences x max_completion_length).
+    "dr_grpo": (["--loss_type", "dr_grpo", "--scale_rewards", "none"], Objective(normalise="constant", scale=False), 0.3),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(ABLATIONS))
+def test_ablation_changes_the_step_as_named(repo_root, tiny_model_dir, tmp_path, name):
+    overrides, objective, away_from_released = ABLATIONS[name]
+    (named, released), _ = compare(
+        repo_root, tiny_model_dir, tmp_path, "samchat_r1", *overrides, objectives=(objective, RELEASED)
     )
-    tokenizer = load_processor(tiny_model_dir).tokenizer
-    prompts = [rollouts.prompt_ids[g] for g in range(len(QUESTIONS))]
-    ref_grads, ref_after, ref_norm = reference_step(
-        tiny_model_dir, before, prompts, completions, beta=0.001, lr=1e-6, max_grad_norm=1.0,
-        eos_id=tokenizer.convert_tokens_to_ids("<|im_end|>"), pad_id=tokenizer.pad_token_id,
-        vlm_r1=name == "geovlm_stage",
-    )  # fmt: skip
-    assert sorted(grads) == sorted(ref_grads)
-    grad_error = relative_l2(grads, ref_grads, ref_grads)
-    # The optimizer apart: AdamW's first step divides each gradient element by its own magnitude, so elements near
-    # eps amplify a 1e-7 gradient difference; the released optimizer applied to the trainer's own gradients must
-    # give the trainer's update.
-    updates = {n: after[n] - before[n] for n in ref_grads}
-    released_updates = {n: w - before[n] for n, w in released_adamw(before, grads, 1e-6).items() if n in ref_grads}
-    optimizer_error = relative_l2(updates, released_updates, ref_grads)
-    weight_error = relative_l2(after, ref_after, ref_after)
-    print(f"{name}: grad {grad_error:.2e} optimizer {optimizer_error:.2e} weights {weight_error:.2e} norm {grad_norm}")
-    assert grad_error < 1e-6
-    assert grad_norm == pytest.approx(ref_norm, rel=1e-6)
-    assert optimizer_error < 1e-6
-    assert weight_error < 1e-6
+    assert named.grad < 1e-6
+    if away_from_released:
+        assert released.grad > away_from_released
+    else:
+        assert released.grad < 1e-6
