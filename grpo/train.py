@@ -256,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = [arg for arg in argv if arg != "--print-config"]
     script_args, training_args, model_args = parser.parse_args_and_config(argv)
     if print_config:
-        print(yaml.safe_dump(resolved_config(script_args, training_args, model_args), sort_keys=False), end="")
+        config = yaml.safe_dump(resolved_config(script_args, training_args, model_args), sort_keys=False)
+        print(config, end="")  # noqa: T201 - CLI output
         return 0
     setup_logging(training_args)
     parser.log_aliases()

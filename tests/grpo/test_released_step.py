@@ -70,7 +70,8 @@ def recipe_argv(repo_root, name, tiny_model_dir, output_dir):
         plan_path = str(repo_root / "configs" / "grpo" / "geovlm_stages.yaml")
         stage = plan_stages(load_plan(plan_path), str(output_dir))[0]
         return stage_argv(stage, str(tiny_model_dir), "unused_data_root", [])
-    return ["--config", str(repo_root / "configs" / "grpo" / f"{name}.yaml"), "--model_name_or_path", str(tiny_model_dir)]
+    recipe = str(repo_root / "configs" / "grpo" / f"{name}.yaml")
+    return ["--config", recipe, "--model_name_or_path", str(tiny_model_dir)]
 
 
 def resolve(repo_root, name, tiny_model_dir, output_dir, *extra):
