@@ -84,8 +84,8 @@ def resolve(repo_root, name, tiny_model_dir, output_dir, *extra):
     )
 
 
-def fixed_completions(tokenizer):
-    """Per group, G token sequences: a few ordinary tokens, then <|im_end|> unless truncated."""
+def fixed_completions(tokenizer, end="<|im_end|>"):
+    """Per group, G token sequences: a few ordinary tokens, then `end` unless truncated."""
     generator = torch.Generator().manual_seed(0)
     ordinary = [i for i in range(len(tokenizer)) if i not in set(tokenizer.all_special_ids)]
     groups = []
@@ -95,7 +95,7 @@ def fixed_completions(tokenizer):
             size = MAX_COMPLETION if length is None else length
             picks = torch.randint(len(ordinary), (size,), generator=generator).tolist()
             ids = [ordinary[i] for i in picks]
-            group.append(ids if length is None else [*ids, tokenizer.convert_tokens_to_ids("<|im_end|>")])
+            group.append(ids if length is None else [*ids, tokenizer.convert_tokens_to_ids(end)])
         groups.append(group)
     return groups
 
@@ -218,6 +218,7 @@ class Objective:
     normalise: str = "sequence"  # "sequence": token mean per sequence, then mean; "token": over all tokens (DAPO);
     # "constant": over sequences x max_completion_length (Dr. GRPO)
     scale: bool = True  # divide the advantages by the group std + 1e-4 (Dr. GRPO: no)
+    mask_at_endoftext: bool = False  # TRL: the mask also ends at <|endoftext|>; released: at <|im_end|> only
 
 
 RELEASED = Objective()
@@ -229,8 +230,11 @@ def released_terms(policy, ref, prompt, completions, rewards, *, beta, eos_id, p
     logps, padded = completion_logps(policy, prompt, completions, pad_id, attention_mask=objective.attention_mask)
     with torch.no_grad():
         ref_logps, _ = completion_logps(ref, prompt, completions, pad_id, attention_mask=objective.attention_mask)
-    # Up to and including the first <|im_end|>; a completion without one keeps every position.
+    # Up to and including the first <|im_end|>; a completion without one keeps every position, its group's right
+    # padding included (<|endoftext|> pads; SPEC 7.19).
     is_eos = padded == eos_id
+    if objective.mask_at_endoftext:
+        is_eos |= padded == pad_id
     first = torch.where(is_eos.any(1), is_eos.int().argmax(1), torch.full_like(is_eos[:, 0], padded.size(1), dtype=int))
     mask = (torch.arange(padded.size(1)).unsqueeze(0) <= first.unsqueeze(1)).float()
     total = torch.tensor([sum(pair) for pair in rewards])
@@ -298,12 +302,14 @@ def relative_l2(a: dict, b: dict, names) -> float:
     return diff / base
 
 
-def compare(repo_root, tiny_model_dir, tmp_path, name, *overrides, objectives=(RELEASED,)):
+def compare(
+    repo_root, tiny_model_dir, tmp_path, name, *overrides, objectives=(RELEASED,), completions=fixed_completions
+):
     """The trainer's step against the reference's under each objective: a list of Errors (gradient, optimizer,
     weights relative L2, and the gradient norms), and the trainer."""
     script, training, model_args = resolve(repo_root, name, tiny_model_dir, tmp_path / "out", *overrides)
     rollouts, completions, grads, before, after, grad_norm, trainer = trainer_step(
-        script, training, model_args, tiny_model_dir, fixed_completions
+        script, training, model_args, tiny_model_dir, completions
     )
     tokenizer = load_processor(tiny_model_dir).tokenizer
     prompts = [rollouts.prompt_ids[g] for g in range(len(QUESTIONS))]
@@ -409,3 +415,17 @@ def test_ablation_changes_the_step_as_named(repo_root, tiny_model_dir, tmp_path,
         assert released.grad > away_from_released
     else:
         assert released.grad < 1e-6
+
+
+def test_completions_ending_in_endoftext_keep_trl_mask(repo_root, tiny_model_dir, tmp_path):
+    # SPEC 7.19: the released mask ends at <|im_end|> only, so a completion that stopped at <|endoftext|> (also the
+    # pad token) keeps its group's padding in the loss; TRL's ends at the first of either. The project keeps TRL's.
+    def ending_in_endoftext(tokenizer):
+        return fixed_completions(tokenizer, end="<|endoftext|>")
+
+    (trl_mask, released), _ = compare(
+        repo_root, tiny_model_dir, tmp_path, "samchat_r1", completions=ending_in_endoftext,
+        objectives=(Objective(mask_at_endoftext=True), RELEASED),
+    )  # fmt: skip
+    assert trl_mask.grad < 1e-6
+    assert released.grad > 1e-2
