@@ -66,6 +66,16 @@ SIZES = [
 ]  # fmt: skip
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One intra-op thread: the tiny model's matrices are too small to share, and on a loaded host two threads
+    contending for the cores made each step 30 x slower (measured: 0.95 s against 0.03 s per forward and backward)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def recipe_argv(repo_root, name, tiny_model_dir, output_dir):
     if name == "geovlm_stage":
         # A GeoVLM-R1 stage as grpo.stages resolves it: the plan's first stage, its recipe and its overrides.
