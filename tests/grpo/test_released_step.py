@@ -171,7 +171,9 @@ class GradientProbe(TrainerCallback):
 
 
 def trainer_step(script, training, model_args, tiny_model_dir, completions_for):
-    """One step of grpo.train's trainer; (prompt ids by group, completions, grads, weights before, after, grad_norm)."""
+    """One step of grpo.train's trainer: (rollouts with the prompt ids by group, completions, gradients, weights
+    before and after, grad_norm, the trainer). The fixed rollouts replace generation itself (and with it
+    ResumableGRPOTrainer's autocast wrapper around it, which float32 weights never enter)."""
     processor = load_processor(tiny_model_dir, padding_side="left")
     completions = completions_for(processor.tokenizer)
     model, peft_config = build_model(model_args, training)
