@@ -205,6 +205,13 @@ class GRPOConfig(trl.GRPOConfig):
     def __post_init__(self):
         adapt_to_host(self)
         super().__post_init__()
+        # Objective settings that only make sense together (SPEC 7.18): a half-applied objective would train with
+        # neither the paper's step nor the named one, silently.
+        if self.loss_type == "dr_grpo" and self.scale_rewards != "none":
+            raise ValueError(
+                f"loss_type dr_grpo with scale_rewards {self.scale_rewards!r}: Dr. GRPO drops both the length and "
+                "the std normalisation; set scale_rewards none (or loss_type grpo for the paper's objective)"
+            )
 
 
 @dataclass

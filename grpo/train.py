@@ -2,6 +2,7 @@
 SAMChat-R1, TinyRS-R1 and GeoVLM-R1's per-task stages (SPEC 4, 5).
 
     python -m grpo.train --config configs/grpo/RECIPE.yaml [--field value ...]
+    python -m grpo.train --config configs/grpo/RECIPE.yaml --print-config   # the resolved configuration, no model
     torchrun --nproc_per_node 4 -m grpo.train --config configs/grpo/samchat_r1.yaml ...    # the paper's setup
     sbatch scripts/slurm/grpo.sbatch samchat_r1 [--field value ...]                          # SLURM
 
@@ -17,12 +18,15 @@ naming every keyword at once), and the judge's call / cache / failure counts.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sys
+from dataclasses import asdict
 from typing import Any
 
 import torch
+import yaml
 from trl import GRPOTrainer, get_peft_config
 from trl.trainer.utils import RepeatSampler
 
@@ -200,14 +204,50 @@ def train(
     return output
 
 
+# What decides the GRPO step beyond the data (SPEC 4, 7.13-7.18): printed first by --print-config.
+OBJECTIVE_FIELDS = (
+    "loss_type", "beta", "use_bias_correction_kl", "scale_rewards", "multi_objective_aggregation", "reward_weights",
+    "num_generations", "num_iterations", "epsilon", "epsilon_high", "delta", "importance_sampling_level",
+    "mask_truncated_completions", "top_entropy_quantile", "entropy_coef", "off_policy_mask_threshold",
+    "temperature", "top_k", "top_p", "min_p", "repetition_penalty", "max_completion_length", "generation_kwargs",
+    "use_vllm", "vllm_importance_sampling_correction", "vllm_importance_sampling_mode",
+    "per_device_train_batch_size", "gradient_accumulation_steps", "steps_per_generation", "generation_batch_size",
+    "learning_rate", "lr_scheduler_type", "warmup_steps", "optim", "adam_beta1", "adam_beta2", "adam_epsilon",
+    "weight_decay", "max_grad_norm", "seed",
+)  # fmt: skip
+
+
 def build_parser() -> RecipeParser:
     """The GRPO recipe parser; it accepts the GRPO paper commands' few other names (PAPER_GRPO_ALIASES)."""
-    return RecipeParser(
+    parser = RecipeParser(
         (GRPOScriptArguments, GRPOConfig, GRPOModelArguments),
         prog="python -m grpo.train",
         aliases=PAPER_GRPO_ALIASES,
         description=launch_forms(__doc__),
     )
+    # Listed for --help; main() takes the flag out before parsing.
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the fully resolved configuration (objective settings first, then every argument group) as YAML "
+        "and exit, without loading data or a model",
+    )
+    return parser
+
+
+def resolved_config(
+    script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args: GRPOModelArguments
+) -> dict[str, dict[str, Any]]:
+    """The configuration a run would use, as plain values: the objective settings, then each argument group."""
+    training = training_args.to_dict()
+    config = {
+        "objective": {name: training[name] for name in OBJECTIVE_FIELDS},
+        "script": asdict(script_args),
+        "training": training,
+        "model": asdict(model_args),
+    }
+    # Through JSON: plain values only, and no shared lists (YAML would print them as anchors and aliases).
+    return json.loads(json.dumps(config, default=str))
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[GRPOScriptArguments, GRPOConfig, GRPOModelArguments]:
@@ -222,7 +262,13 @@ def main(argv: list[str] | None = None) -> int:
     quiet_known_noise()
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
+    print_config = "--print-config" in argv
+    argv = [arg for arg in argv if arg != "--print-config"]
     script_args, training_args, model_args = parser.parse_args_and_config(argv)
+    if print_config:
+        config = yaml.safe_dump(resolved_config(script_args, training_args, model_args), sort_keys=False)
+        print(config, end="")  # noqa: T201 - CLI output
+        return 0
     setup_logging(training_args)
     parser.log_aliases()
     return run_stage(

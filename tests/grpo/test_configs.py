@@ -14,8 +14,8 @@ from grpo.train import parse_args
 PAPER = ["samchat_zero", "samchat_r1", "tinyrs_r1"]
 GEOVLM_TASKS = ["classification", "vqa", "counting", "multilabel", "referring_detection", "detection", "captioning"]
 RECIPES = [*PAPER, "geovlm_r1", "demo"]
-# bf16 needs a GPU, and TRL checks at parse time that this process's share of a step holds whole groups of G: the
-# paper recipes' one prompt per GPU needs 4 processes. The CPU test adapts both and checks the file's values apart.
+# bf16 needs a GPU, and TRL checks at parse time that this process's share of a step holds whole groups of G (the
+# demo recipe's batch does not). The CPU test adapts both and checks the file's values apart.
 CPU = ["--bf16", "false", "--use_cpu", "true", "--per_device_train_batch_size", "4"]
 
 
@@ -38,7 +38,11 @@ def test_every_recipe_loads_and_states_its_launch_command(repo_root, name):
 def test_paper_recipes_have_the_paper_settings(repo_root, name):
     raw = yaml.safe_load((repo_root / "configs" / "grpo" / f"{name}.yaml").read_text())
     assert raw["bf16"] is True and raw["gradient_checkpointing"] is True
-    assert (raw["per_device_train_batch_size"], raw["gradient_accumulation_steps"]) == (1, 1)
+    # One prompt's G = 4 completions per GPU, as the released trainer's per-device batch of 1 prompt (SPEC 7.15).
+    assert (raw["per_device_train_batch_size"], raw["gradient_accumulation_steps"]) == (4, 1)
+    # The released step's settings where TRL 1.16's defaults differ (SPEC 7.13-7.17).
+    assert (raw["use_bias_correction_kl"], raw["top_k"], raw["optim"]) == (False, 50, "adamw_torch")
+    assert raw["vllm_importance_sampling_correction"] is False
     script, training, model = load(repo_root, name)
     assert training.gradient_checkpointing is True
     assert training.learning_rate == 1e-6 and training.lr_scheduler_type == "linear"
@@ -228,3 +232,35 @@ def test_paper_recipe_parses_on_a_cpu_host(repo_root):
     recipe = str(repo_root / "configs" / "grpo" / "samchat_r1.yaml")
     _, training, _ = parse_args(["--config", recipe, "--deepspeed", "", "--per_device_train_batch_size", "4"])
     assert (training.use_cpu, training.bf16, bool(training.deepspeed)) == (True, True, False)
+
+
+def test_dr_grpo_with_std_scaling_is_one_clear_line(repo_root, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        load(repo_root, "samchat_r1", "--loss_type", "dr_grpo")
+    assert exit_info.value.code == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "loss_type dr_grpo with scale_rewards 'group'" in last and "set scale_rewards none" in last
+
+
+def test_dr_grpo_without_std_scaling_parses(repo_root):
+    _, training, _ = load(repo_root, "samchat_r1", "--loss_type", "dr_grpo", "--scale_rewards", "none")
+    assert (training.loss_type, training.scale_rewards) == ("dr_grpo", "none")
+
+
+def test_print_config_resolves_every_group_without_a_model(repo_root, capsys):
+    from grpo.train import OBJECTIVE_FIELDS, main
+
+    recipe = str(repo_root / "configs" / "grpo" / "samchat_r1.yaml")
+    # A model path that does not exist: printing must not load it.
+    argv = ["--config", recipe, *CPU, "--model_name_or_path", "/nonexistent/model", "--print-config", "--top_k", "7"]
+    assert main(argv) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert list(printed) == ["objective", "script", "training", "model"]
+    assert list(printed["objective"]) == list(OBJECTIVE_FIELDS)
+    objective = printed["objective"]
+    assert (objective["loss_type"], objective["beta"], objective["use_bias_correction_kl"]) == ("grpo", 0.001, False)
+    assert (objective["scale_rewards"], objective["top_k"], objective["optim"]) == ("group", 7, "adamw_torch")
+    assert objective["vllm_importance_sampling_correction"] is False and objective["epsilon"] == 0.2
+    assert printed["training"]["top_k"] == 7 and printed["training"]["learning_rate"] == 1e-6
+    assert printed["script"]["reward_funcs"] == ["format", "samchat_keyword"]
+    assert printed["model"]["model_name_or_path"] == "/nonexistent/model"
