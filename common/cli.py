@@ -25,6 +25,7 @@ import yaml
 from trl import TrlParser
 
 from common.flag_aliases import Alias, aliases_help, translate_argv, translate_mapping
+from common.provenance import resolved_config
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,13 @@ class RecipeParser(TrlParser):
             "--config",
             metavar="RECIPE.yaml",
             help="the recipe: a YAML mapping of field: value (configs/); flags given after it override its fields",
+        )
+        self.print_config = False
+        self.add_argument(
+            "--print-config",
+            action="store_true",
+            help="print the fully resolved configuration (recipe + flags + defaults, as the run would use it) as "
+            "YAML and exit, without loading a model or data",
         )
 
     def parse_args_and_config(self, args=None, **kwargs):
@@ -68,6 +76,8 @@ class RecipeParser(TrlParser):
         # The `--config` argument above exists for --help only; TrlParser consumed the flag before parsing, so the
         # namespace that holds it is always empty.
         self.applied_aliases += applied
+        rest = [output for output in outputs if isinstance(output, argparse.Namespace)]
+        self.print_config = any(getattr(namespace, "print_config", False) for namespace in rest)
         return tuple(output for output in outputs if not isinstance(output, argparse.Namespace))
 
     def set_defaults_with_config(self, **kwargs) -> list[str]:
@@ -80,6 +90,11 @@ class RecipeParser(TrlParser):
         """Log, once, which older flag names the last parse mapped (call after logging is set up)."""
         if self.applied_aliases:
             logger.info("paper flag names mapped onto canonical ones: %s", ", ".join(self.applied_aliases))
+
+
+def config_yaml(groups: Mapping[str, object]) -> str:
+    """What --print-config prints: every field of every argument group, as the run record stores it."""
+    return yaml.safe_dump(resolved_config(groups), sort_keys=False)
 
 
 def run_stage(train: Callable[[], str], *, user_errors: tuple[type[BaseException], ...] = ()) -> int:

@@ -55,7 +55,10 @@ def write_records(folder: Path, image_folder: Path, n: int = 12) -> Path:
             "image": images[i % len(images)],
             "conversations": [
                 {"from": "human", "value": "<image>\nDescribe the scene" + " please" * (i % 3)},
-                {"from": "gpt", "value": " ".join(["ship", "harbour", "dock", "water"][j % 4] for j in range(1 + 5 * i % 17))},
+                {
+                    "from": "gpt",
+                    "value": " ".join(["ship", "harbour", "dock", "water"][j % 4] for j in range(1 + 5 * i % 17)),
+                },
             ],
         }
         for i in range(n)

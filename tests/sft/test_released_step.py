@@ -18,9 +18,9 @@ from tests.sft.released_step import (
     micro_batches,
     parse,
     project_steps,
+    relative_l2,
     released_lr_factor,
     released_steps,
-    relative_l2,
     write_records,
 )
 
@@ -91,7 +91,7 @@ def test_warmup_factors_are_deepspeed_warmuplr_as_released():
     from sft.trainer import deepspeed_log_warmup
 
     # W = ceil(0.03 x 1000) = 30: steps 1 and 2 at 0, step 3 at ln 2 / ln 30, step 31 reaches the peak
-    expected = [0.0, 0.0, 0.2037950, 0.9899642, 1.0, 1.0]
+    expected = [0.0, 0.0, 0.2037950, 0.9900325, 1.0, 1.0]
     assert [released_lr_factor(step, 30) for step in (1, 2, 3, 30, 31, 32)] == pytest.approx(expected, abs=1e-7)
     assert [deepspeed_log_warmup(step - 1, warmup=30) for step in range(1, 41)] == [
         released_lr_factor(step, 30) for step in range(1, 41)
@@ -115,3 +115,29 @@ def test_two_ranks_weigh_micro_batches_as_released(repo_root, tiny_model_dir, re
     released = released_for(args, project, batches=4, steps=1, cache={}, ranks=2)
     figures = compare(project, released, project["trainable"], steps=1)
     assert all(value < TOLERANCE for value in figures.values()), figures
+
+
+@pytest.mark.parametrize(
+    "exemptions, rmsnorm, layernorm, biases",
+    [("none", True, True, True), ("layernorm_biases", True, False, False), ("norms_biases", False, False, False)],
+)
+def test_weight_decay_exemptions(tiny_model_dir, tmp_path, exemptions, rmsnorm, layernorm, biases):
+    """Which tiny-model weights decay: 2U1's rule decays the language model's RMSNorm weights, the released run
+    (one DeepSpeed AdamW) every weight."""
+    from transformers import AutoModelForImageTextToText
+
+    from sft.configs import SFTTrainingArguments
+    from sft.trainer import PerModuleLRTrainer
+
+    model = AutoModelForImageTextToText.from_pretrained(tiny_model_dir)
+    args = SFTTrainingArguments(output_dir=str(tmp_path), use_cpu=True, weight_decay_exemptions=exemptions)
+    decayed = set(PerModuleLRTrainer(model=model, args=args).decay_parameter_names(model))
+    names = [name for name, _ in model.named_parameters()]
+    rms = {n for n in names if n.endswith(("input_layernorm.weight", "post_attention_layernorm.weight"))}
+    rms.add("model.language_model.norm.weight")
+    ln = {n for n in names if n.endswith(("norm1.weight", "norm2.weight", "ln_q.weight"))}
+    bias = {n for n in names if n.endswith(".bias")}
+    assert (len(rms), len(ln), len(bias)) == (5, 5, 21)
+    for group, decays in ((rms, rmsnorm), (ln, layernorm), (bias, biases)):
+        assert (group & decayed) == (group if decays else set())
+    assert set(names) - rms - ln - bias <= decayed  # every other weight decays under each rule
