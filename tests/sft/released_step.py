@@ -41,7 +41,7 @@ from sft.trainer import PerModuleLRTrainer
 # Sizes and host only: the step's settings all come from the recipe.
 SIZES = ["--bf16", "false", "--tf32", "false", "--deepspeed", "", "--gradient_checkpointing", "false",
          "--per_device_train_batch_size", "2", "--gradient_accumulation_steps", "2",
-         "--train_sampling_strategy", "sequential", "--image_min_pixels", "3136", "--image_max_pixels", "12544",
+         "--train_sampling_strategy", "sequential", "--image_min_pixels", "3136", "--image_max_pixels", "3136",
          "--max_length", "512", "--report_to", "none", "--save_strategy", "no", "--logging_steps", "1",
          "--dataloader_num_workers", "0", "--seed", "0"]  # fmt: skip
 

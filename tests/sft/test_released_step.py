@@ -62,7 +62,7 @@ def released_for(args, project: dict, batches: int, steps: int, cache: dict, ran
     training = args[2]
     key = (training.learning_rate, training.weight_decay, training.adam_beta1, training.adam_beta2,
            training.adam_epsilon, training.gradient_accumulation_steps, training.warmup_steps,
-           training.max_grad_norm, steps, ranks)  # fmt: skip
+           training.max_grad_norm, tuple(project["trainable"]), steps, ranks)  # fmt: skip
     if key not in cache:
         model = build_model(args[1], training).to(torch.float64)
         cache[key] = released_steps(
