@@ -141,3 +141,67 @@ def test_weight_decay_exemptions(tiny_model_dir, tmp_path, exemptions, rmsnorm, 
     for group, decays in ((rms, rmsnorm), (ln, layernorm), (bias, biases)):
         assert (group & decayed) == (group if decays else set())
     assert set(names) - rms - ln - bias <= decayed  # every other weight decays under each rule
+
+
+def _released_block_config(repo_root, folder):
+    """Our zero3_offload.json plus the optimizer and scheduler blocks of the released one (AdamW, WarmupLR, all
+    "auto"): DeepSpeed itself then builds the released optimizer and schedule, as transformers 4.49 let it."""
+    import json
+
+    config = json.loads((repo_root / "configs/deepspeed/zero3_offload.json").read_text())
+    auto = "auto"
+    config["optimizer"] = {"type": "AdamW", "params": dict.fromkeys(("lr", "betas", "eps", "weight_decay"), auto)}
+    config["scheduler"] = {
+        "type": "WarmupLR",
+        "params": dict.fromkeys(("warmup_min_lr", "warmup_max_lr", "warmup_num_steps"), auto),
+    }
+    path = folder / "released_blocks.json"
+    path.write_text(json.dumps(config))
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "deepspeed",
+    [
+        "released_blocks",
+        "configs/deepspeed/zero3.json",
+        pytest.param(
+            "configs/deepspeed/zero3_offload.json",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="open defect: under ZeRO-3 optimizer offload the client DeepSpeedCPUAdam over several "
+                "parameter groups updates its moments with a gradient other than the one it is given (update "
+                "relative L2 1.39 on one CPU rank); one group (the released blocks) and zero3.json are exact",
+            ),
+        ),
+    ],
+)
+def test_deepspeed_runs_take_the_reference_step(repo_root, tiny_model_dir, records, tmp_path, torch_extensions_dir,
+                                                deepspeed):  # fmt: skip
+    """The tinyrs_cot recipe under real DeepSpeed (one rank, fp32, 3 steps) against the reference. With the released
+    optimizer / scheduler blocks this checks the reference against DeepSpeed's own AdamW and WarmupLR."""
+    import os
+
+    from transformers import AutoModelForImageTextToText
+
+    data_path, images = records
+    config = _released_block_config(repo_root, tmp_path) if deepspeed == "released_blocks" else deepspeed
+    sizes = [str(config) if previous == "--deepspeed" else value for previous, value in zip(["", *SIZES], SIZES)]
+    out = tmp_path / "out"
+    recipe = repo_root / "configs" / "sft" / "tinyrs_cot.yaml"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1", "-m", "sft.train",
+           "--config", str(recipe), "--model_name_or_path", str(tiny_model_dir), "--data_path", str(data_path),
+           "--image_folder", str(images), "--output_dir", str(out), *sizes, "--max_steps", "3"]  # fmt: skip
+    env = {**os.environ, "TORCH_EXTENSIONS_DIR": str(torch_extensions_dir), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(cmd, cwd=repo_root, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-4000:]
+    trained = {n: p.detach() for n, p in AutoModelForImageTextToText.from_pretrained(out).named_parameters()}
+    model = AutoModelForImageTextToText.from_pretrained(tiny_model_dir)  # fp32, as the DeepSpeed run
+    initial = {n: p.detach().clone() for n, p in model.named_parameters()}
+    args = parse(recipe, tiny_model_dir, data_path, images, tmp_path / "ref")
+    released = released_steps(model, initial, micro_batches(args, 6), list(initial), args[2], steps=3)
+    update = {n: trained[n] - initial[n] for n in initial}
+    reference = {n: released["final"][n] - initial[n] for n in initial}
+    # fp32 rounding of a 1e-5 update on weights of order 0.02-1 (4e-6 with zero3.json, 8e-5 with the blocks)
+    assert relative_l2(update, reference, list(initial)) < 1e-3
