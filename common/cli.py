@@ -35,6 +35,7 @@ from trl import ModelConfig, TrlParser
 
 from common.flag_aliases import Alias, aliases_help, translate_argv, translate_mapping
 from common.interrupt import run_interruptible
+from common.provenance import resolved_config
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +106,13 @@ class RecipeParser(TrlParser):
             help="the recipe: a YAML mapping of field: value (configs/); flags given after it override its fields",
         )
         self.add_argument("--help-all", action=_HelpAll, help="describe every flag, the libraries' included, and exit")
+        self.print_config = False
+        self.add_argument(
+            "--print-config",
+            action="store_true",
+            help="print the fully resolved configuration (recipe + flags + defaults, as the run would use it) as "
+            "YAML and exit, without loading a model or data",
+        )
 
     def _sections(self) -> tuple[list[tuple[str, list[argparse.Action]]], list[tuple[str, list[argparse.Action]]]]:
         """(described sections, listed sections): (title, actions). Described: --help, --help-all and --config, then
@@ -115,7 +123,7 @@ class RecipeParser(TrlParser):
             by_dest.setdefault(action.dest, []).append(action)
         taken: set[str] = set()
         ours: list[tuple[str, list[argparse.Action]]] = [
-            ("options", [a for a in self._actions if a.dest in ("help", "help_all", "config")])
+            ("options", [a for a in self._actions if a.dest in ("help", "help_all", "config", "print_config")])
         ]
         libraries: dict[type, list[argparse.Action]] = {}
         for dtype in self.dataclass_types:
@@ -177,6 +185,8 @@ class RecipeParser(TrlParser):
         # The `--config` argument above exists for --help only; TrlParser consumed the flag before parsing, so the
         # namespace that holds it is always empty.
         self.applied_aliases += applied
+        rest = [output for output in outputs if isinstance(output, argparse.Namespace)]
+        self.print_config = any(getattr(namespace, "print_config", False) for namespace in rest)
         return tuple(output for output in outputs if not isinstance(output, argparse.Namespace))
 
     def set_defaults_with_config(self, **kwargs) -> list[str]:
@@ -189,6 +199,11 @@ class RecipeParser(TrlParser):
         """Log, once, which older flag names the last parse mapped (call after logging is set up)."""
         if self.applied_aliases:
             logger.info("paper flag names mapped onto canonical ones: %s", ", ".join(self.applied_aliases))
+
+
+def config_yaml(groups: Mapping[str, object]) -> str:
+    """What --print-config prints: every field of every argument group, as the run record stores it."""
+    return yaml.safe_dump(resolved_config(groups), sort_keys=False)
 
 
 def launch_forms(doc: str) -> str:

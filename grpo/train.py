@@ -18,11 +18,10 @@ naming every keyword at once), and the judge's call / cache / failure counts.
 
 from __future__ import annotations
 
-import json
+import copy
 import logging
 import re
 import sys
-from dataclasses import asdict
 from typing import Any
 
 import torch
@@ -44,6 +43,7 @@ from common.modeling import (
 )
 from common.noise import quiet_known_noise
 from common.provenance import RunInfo
+from common.provenance import resolved_config as provenance_config
 from common.training import (
     FullCheckpointResume,
     init_deepspeed_backend,
@@ -219,35 +219,23 @@ OBJECTIVE_FIELDS = (
 
 def build_parser() -> RecipeParser:
     """The GRPO recipe parser; it accepts the GRPO paper commands' few other names (PAPER_GRPO_ALIASES)."""
-    parser = RecipeParser(
+    return RecipeParser(
         (GRPOScriptArguments, GRPOConfig, GRPOModelArguments),
         prog="python -m grpo.train",
         aliases=PAPER_GRPO_ALIASES,
         description=launch_forms(__doc__),
     )
-    # Listed for --help; main() takes the flag out before parsing.
-    parser.add_argument(
-        "--print-config",
-        action="store_true",
-        help="print the fully resolved configuration (objective settings first, then every argument group) as YAML "
-        "and exit, without loading data or a model",
-    )
-    return parser
 
 
 def resolved_config(
     script_args: GRPOScriptArguments, training_args: GRPOConfig, model_args: GRPOModelArguments
 ) -> dict[str, dict[str, Any]]:
-    """The configuration a run would use, as plain values: the objective settings, then each argument group."""
-    training = training_args.to_dict()
-    config = {
-        "objective": {name: training[name] for name in OBJECTIVE_FIELDS},
-        "script": asdict(script_args),
-        "training": training,
-        "model": asdict(model_args),
-    }
-    # Through JSON: plain values only, and no shared lists (YAML would print them as anchors and aliases).
-    return json.loads(json.dumps(config, default=str))
+    """The configuration a run would use, as plain values (secrets hidden): the objective settings, then each
+    argument group as the run record stores it."""
+    config = provenance_config({"script": script_args, "training": training_args, "model": model_args})
+    # A copy, so that YAML prints no anchors for lists the objective shares with the training group.
+    objective = copy.deepcopy({name: config["training"][name] for name in OBJECTIVE_FIELDS})
+    return {"objective": objective, **config}
 
 
 def parse_args(argv: list[str] | None = None) -> tuple[GRPOScriptArguments, GRPOConfig, GRPOModelArguments]:
@@ -262,10 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     quiet_known_noise()
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
-    print_config = "--print-config" in argv
-    argv = [arg for arg in argv if arg != "--print-config"]
     script_args, training_args, model_args = parser.parse_args_and_config(argv)
-    if print_config:
+    if parser.print_config:
         config = yaml.safe_dump(resolved_config(script_args, training_args, model_args), sort_keys=False)
         print(config, end="")  # noqa: T201 - CLI output
         return 0

@@ -17,7 +17,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from transformers import TrainingArguments
+from transformers import SchedulerType, TrainingArguments
 
 from common.cli import check_choice
 from common.model_args import ModelArguments
@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 PROMPT_TEMPLATES = ("paper", "official")
 DATA_POLICIES = ("error", "skip")
 OVERLONG_POLICIES = ("truncate", "skip", "error")
+LOSS_NORMALIZATIONS = ("tokens", "micro_batch")
+DECAY_EXEMPTIONS = ("norms_biases", "layernorm_biases", "none")
+WARMUP_SHAPES = ("linear", "deepspeed_log")
 
 
 @dataclass
@@ -180,10 +183,41 @@ class SFTTrainingArguments(TrainingArguments):
             "(README, Performance)."
         },
     )
+    # The step as the released SFT run took it (SPEC 7.21-7.24); the defaults are the newer behaviour, the paper
+    # recipes set the released one.
+    loss_normalization: str = field(
+        default="tokens",
+        metadata={
+            "help": "How micro-batch losses make one step's gradient. 'tokens' (transformers 5): the summed token "
+            "losses over the tokens of every accumulated micro-batch on every device. 'micro_batch' (the released "
+            "SFT step, transformers 4.49 with 2U1's loss-kwarg-free forward): each micro-batch's token mean divided "
+            "by gradient_accumulation_steps, averaged over devices (SPEC 7.21)."
+        },
+    )
+    weight_decay_exemptions: str = field(
+        default="norms_biases",
+        metadata={
+            "help": "Which trained weights get no weight decay. 'norms_biases' (transformers 5): every normalisation "
+            "layer and every bias. 'layernorm_biases' (2U1's trainer with transformers 4.49): nn.LayerNorm weights "
+            "and names containing 'bias', so RMSNorm weights decay. 'none' (the released run: its DeepSpeed "
+            "optimizer block built one AdamW over every parameter): all decay (SPEC 7.22)."
+        },
+    )
+    warmup_shape: str = field(
+        default="linear",
+        metadata={
+            "help": "'linear' (transformers' schedulers). 'deepspeed_log' (the released run's DeepSpeed 0.15.4 "
+            "WarmupLR): optimizer steps 1 and 2 at lr 0, step s+1 at learning_rate * ln(s) / ln(W) with "
+            "W = max(2, warm-up steps), then constant; needs lr_scheduler_type constant_with_warmup (SPEC 7.23)."
+        },
+    )
     # The dataset yields exactly the model inputs; column removal only applies to datasets.Dataset anyway.
     remove_unused_columns: bool = field(default=False, metadata={"help": "Keep as False for this stage."})
 
     def __post_init__(self):
+        _choice("loss_normalization", self.loss_normalization, LOSS_NORMALIZATIONS)
+        _choice("weight_decay_exemptions", self.weight_decay_exemptions, DECAY_EXEMPTIONS)
+        _choice("warmup_shape", self.warmup_shape, WARMUP_SHAPES)
         for name in ("vision_lr", "merger_lr"):
             value = getattr(self, name)
             if value is not None and value <= 0:
@@ -213,6 +247,11 @@ class SFTTrainingArguments(TrainingArguments):
                 setattr(self, native, {"use_reentrant": False})
         adapt_to_host(self)
         super().__post_init__()
+        if self.warmup_shape == "deepspeed_log" and self.lr_scheduler_type != SchedulerType.CONSTANT_WITH_WARMUP:
+            raise ValueError(
+                "warmup_shape deepspeed_log is DeepSpeed's WarmupLR, warm-up then constant: it needs "
+                f"lr_scheduler_type constant_with_warmup, got {SchedulerType(self.lr_scheduler_type).value}"
+            )
 
 
 def liger_available() -> bool:

@@ -2,6 +2,7 @@
 TinyRS, TinyRS-CoT and GeoVLM-R1's SFT stage (SPEC 1, 3).
 
     python -m sft.train --config configs/sft/RECIPE.yaml [--field value ...]
+    python -m sft.train --config configs/sft/RECIPE.yaml --print-config                 # the resolved settings only
     deepspeed --num_gpus 4 -m sft.train --config configs/sft/samchat_distill.yaml     # the paper's setup
     torchrun --nproc_per_node N -m sft.train --config ...                             # DDP
 
@@ -15,7 +16,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from common.cli import RecipeParser, launch_forms, run_stage
+from common.cli import RecipeParser, config_yaml, launch_forms, run_stage
 from common.flag_aliases import PAPER_SFT_ALIASES
 from common.interrupt import command_line
 from common.noise import quiet_known_noise
@@ -88,6 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     data_args, model_args, training_args = parser.parse_args_and_config(argv)
+    if parser.print_config:
+        print(config_yaml({"data": data_args, "model": model_args, "training": training_args}), end="")  # noqa: T201 - CLI output
+        return 0
     setup_logging(training_args)
     parser.log_aliases()
     return run_stage(

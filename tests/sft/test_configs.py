@@ -48,9 +48,14 @@ def test_paper_recipes_have_the_paper_hyperparameters(repo_root, name):
     # global batch 128 = 16 per device x 4 GPUs x 2 accumulation steps
     assert (training.per_device_train_batch_size, training.gradient_accumulation_steps) == (16, 2)
     assert training.num_train_epochs == 1
-    assert (training.learning_rate, training.merger_lr, training.vision_lr) == (1e-5, 1e-5, 2e-6)
     assert training.weight_decay == 0.1 and training.warmup_steps == 0.03
-    assert training.lr_scheduler_type == "cosine"
+    step = (training.merger_lr, training.vision_lr, training.lr_scheduler_type, training.warmup_shape,
+            training.weight_decay_exemptions, training.loss_normalization)  # fmt: skip
+    if name == "geovlm_sft":  # no released SFT trainer: the command's stated schedule, the newer step
+        assert step == (1e-5, 2e-6, "cosine", "linear", "norms_biases", "tokens")
+    else:  # the released step (SPEC 7.21-7.24; tests/sft/test_released_step.py)
+        assert step == (1e-5, 1e-5, "constant_with_warmup", "deepspeed_log", "none", "micro_batch")
+    assert training.learning_rate == 1e-5 and training.max_grad_norm == 1.0
     assert (training.save_steps, training.save_total_limit, training.dataloader_num_workers) == (200, 5, 4)
     assert training.report_to == ["tensorboard"]
     assert training.deepspeed == "configs/deepspeed/zero3_offload.json"
@@ -186,3 +191,51 @@ def test_paper_recipe_parses_on_a_cpu_host(repo_root):
         pytest.skip("checks the CPU-only fallback")
     _, _, training = parse(["--config", str(repo_root / "configs" / "sft" / "samchat_distill.yaml"), "--deepspeed", ""])
     assert (training.use_cpu, training.tf32, training.bf16) == (True, None, True)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"loss_normalization": "sum"}, "loss_normalization must be one of"),
+        ({"weight_decay_exemptions": "norms"}, "weight_decay_exemptions must be one of"),
+        ({"warmup_shape": "cosine"}, "warmup_shape must be one of"),
+        # DeepSpeed's WarmupLR holds the peak after its warm-up; a decay after it would be neither schedule
+        ({"warmup_shape": "deepspeed_log", "lr_scheduler_type": "cosine"}, "needs lr_scheduler_type constant_with_"),
+    ],
+)
+def test_training_argument_rules(tmp_path, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        SFTTrainingArguments(output_dir=str(tmp_path), use_cpu=True, **kwargs)
+
+
+def test_a_recipe_mixing_the_released_warmup_with_cosine_is_one_line(repo_root, capsys):
+    from sft.train import build_parser
+
+    recipe = str(repo_root / "configs/sft/tinyrs_cot.yaml")
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args_and_config(["--config", recipe, *CPU, "--lr_scheduler_type", "cosine"])
+    assert exit_info.value.code == 2
+    assert "warmup_shape deepspeed_log is DeepSpeed's WarmupLR" in capsys.readouterr().err.splitlines()[-1]
+
+
+def test_print_config_prints_the_resolved_recipe_without_a_model(repo_root, capsys):
+    import yaml
+
+    from sft.train import main
+
+    # The recipe's model (a Hub id) cannot load offline: printing must not try.
+    assert main(["--config", str(repo_root / "configs/sft/tinyrs_cot.yaml"), *CPU, "--print-config"]) == 0
+    config = yaml.safe_load(capsys.readouterr().out)
+    assert list(config) == ["data", "model", "training"]
+    assert config["model"]["model_name_or_path"] == "runs/tinyrs/tinyrs_instruct"
+    training = config["training"]
+    assert (training["loss_normalization"], training["warmup_shape"], training["lr_scheduler_type"]) == (
+        "micro_batch",
+        "deepspeed_log",
+        "constant_with_warmup",
+    )
+    assert (training["weight_decay_exemptions"], training["vision_lr"], training["warmup_steps"]) == (
+        "none",
+        1e-5,
+        0.03,
+    )
