@@ -215,9 +215,9 @@ class SFTTrainingArguments(TrainingArguments):
     remove_unused_columns: bool = field(default=False, metadata={"help": "Keep as False for this stage."})
 
     def __post_init__(self):
-        _choice("loss_normalization", self.loss_normalization, LOSS_NORMALIZATIONS)
-        _choice("weight_decay_exemptions", self.weight_decay_exemptions, DECAY_EXEMPTIONS)
-        _choice("warmup_shape", self.warmup_shape, WARMUP_SHAPES)
+        check_choice("loss_normalization", self.loss_normalization, LOSS_NORMALIZATIONS)
+        check_choice("weight_decay_exemptions", self.weight_decay_exemptions, DECAY_EXEMPTIONS)
+        check_choice("warmup_shape", self.warmup_shape, WARMUP_SHAPES)
         for name in ("vision_lr", "merger_lr"):
             value = getattr(self, name)
             if value is not None and value <= 0:
