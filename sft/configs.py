@@ -20,13 +20,13 @@ from typing import Any
 
 from transformers import TrainingArguments
 
+from common.data import DATA_POLICIES
 from common.model_args import ModelArguments
 from common.training import adapt_to_host
 
 logger = logging.getLogger(__name__)
 
 PROMPT_TEMPLATES = ("paper", "official")
-DATA_POLICIES = ("error", "skip")
 OVERLONG_POLICIES = ("truncate", "skip", "error")
 
 

@@ -4,9 +4,9 @@ One module per format, each with its reader and its `FORMAT` (registered in `for
 `READERS`): `llava` (SFT JSON, 2.1), `imagefolder` (SAMChat GRPO, 2.2), `tinyrs_grpo` (save_to_disk DatasetDict or
 Hub id, 2.3, module tinyrs), `jsonl` (VLM-R1 multi-task GRPO, 2.4), `samdata_test` (2.5, module samdata), `scorers`
 (ScoreRS suite, 2.6) and `earthdial` (EarthDial-Bench and training arrow shards, EARTHDIAL.md 3). Beside them:
-records (the record type, problems, the read loop), vocabulary (the task names), images (`load_image`),
-image_checks, jsonio, turns, and cli (`python -m common.data validate`). Every public name is importable from
-`common.data`.
+records (the record type, problems, the read loop), images (`load_image`), image_checks, jsonio, turns, and cli
+(`python -m common.data validate`). The task names are common.vocabulary's. Every public name, the vocabulary's
+included, is importable from `common.data`.
 
 Conventions every reader follows:
 
@@ -47,6 +47,17 @@ CLI: `python -m common.data validate --format FORMAT PATH [--image-folder DIR]` 
 a summary, exits 1 if any record (or the file) is bad, 2 on a usage error, and never shows a traceback for bad data.
 """
 
+from common.vocabulary import (
+    EARTHDIAL_GRPO_TASKS,
+    GEOVLM_TASKS,
+    GRPO_TASKS,
+    LHRS_CATEGORIES,
+    LHRS_CATEGORY_NAMES,
+    SAMDATA_CATEGORIES,
+    SCORERS_TASKS,
+    TINYRS_TASKS,
+)
+
 from .cli import main
 from .earthdial import (
     EARTHDIAL_BOX_TAG,
@@ -67,16 +78,6 @@ from .samdata import SAMDATA_SUFFIXES, read_samdata_test
 from .scorers import read_scorers
 from .tinyrs import check_tinyrs_solution, read_tinyrs_grpo, tinyrs_fields
 from .turns import IMAGE_TOKEN, ROLE_MAP, VIDEO_TOKEN
-from .vocabulary import (
-    EARTHDIAL_GRPO_TASKS,
-    GEOVLM_TASKS,
-    GRPO_TASKS,
-    LHRS_CATEGORIES,
-    LHRS_CATEGORY_NAMES,
-    SAMDATA_CATEGORIES,
-    SCORERS_TASKS,
-    TINYRS_TASKS,
-)
 
 __all__ = [
     "DATA_POLICIES",

@@ -6,11 +6,12 @@ import os
 from collections.abc import Collection
 from typing import Any
 
+from common.vocabulary import GEOVLM_TASKS, GRPO_TASKS
+
 from .image_checks import MediaResolver
 from .jsonio import json_type, jsonl_lines, line_id, parse_json_object
 from .llava import llava_record
 from .records import DataError, Format, Policy, ReadResult, Record, Target, check_policy, collect, unknown_name
-from .vocabulary import GEOVLM_TASKS, GRPO_TASKS
 
 
 def read_jsonl(

@@ -6,11 +6,11 @@ import logging
 import os
 
 from common.prompts import SAMDATA_PROMPT
+from common.vocabulary import SAMDATA_CATEGORIES
 
 from .image_checks import image_problem
 from .records import DataError, Format, Policy, ReadResult, Record, Target, Turn, check_policy, collect
 from .turns import IMAGE_TOKEN
-from .vocabulary import SAMDATA_CATEGORIES
 
 logger = logging.getLogger(__name__)
 

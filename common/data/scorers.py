@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from common.parsing import parse_boxes
+from common.vocabulary import LHRS_CATEGORIES, SCORERS_TASKS
 
 from .image_checks import MediaResolver
 from .images import is_url
 from .jsonio import json_type, load_json_array, object_id
 from .records import Format, Policy, ReadResult, Record, Target, Turn, check_policy, collect
-from .vocabulary import LHRS_CATEGORIES, SCORERS_TASKS
 
 _KEY_BY_FILE = {file_name: key for key, (file_name, _) in SCORERS_TASKS.items()}
 

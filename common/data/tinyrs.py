@@ -11,12 +11,12 @@ from typing import Any
 from PIL import Image
 
 from common.parsing import parse_box
+from common.vocabulary import TINYRS_TASKS
 
 from .image_checks import encoded_problem, issue_text
 from .jsonio import json_type, object_id
 from .records import DataError, Format, Policy, ReadResult, Record, Target, Turn, check_policy, collect
 from .turns import IMAGE_TOKEN, check_placeholders, check_roles
-from .vocabulary import TINYRS_TASKS
 
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
 

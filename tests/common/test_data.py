@@ -1093,7 +1093,9 @@ def test_cut_short_images_are_found_without_decoding(tmp_path, tifffile_module, 
 def test_damage_only_decoding_sees_is_found_when_decoding(tmp_path, tifffile_module):
     path = faults.corrupt_tiff(tmp_path / "x.tif")  # strip table intact, compressed bytes garbage
     assert image_checks.image_problem(str(path)) is None
-    assert image_checks.image_problem(str(path), decode=True).startswith(f"image unreadable: {path} (Error -3 while decomp")
+    assert image_checks.image_problem(str(path), decode=True).startswith(
+        f"image unreadable: {path} (Error -3 while decomp"
+    )
 
 
 @pytest.mark.parametrize("policy", ["error", "skip"])

@@ -1,5 +1,7 @@
-"""The task vocabulary: one definition of each list of names that the readers, the rewards, the evaluation and the
-synthetic generators share (issue 20 item 3). Import the names from here (or `common.data`); never copy a list."""
+"""The task vocabulary: one definition of each list of names that the data readers, the rewards, the evaluation and
+the synthetic generators share. Import the names from here or from `common.data` (which re-exports them, for the
+readers check records against them); never copy a list. Plain constants, so that importing them costs nothing
+(grpo.rewards imports them without the readers' numpy and Pillow)."""
 
 from __future__ import annotations
 
