@@ -1,7 +1,7 @@
 """GRPO data: the upstream formats (SPEC 2.2-2.4, EARTHDIAL.md 3) into the columns `trl.GRPOTrainer` and the rewards
 read.
 
-Every format is read and validated by common/data.py (bad records named by file and index, or counted under
+Every format is read and validated by common.data (bad records named by file and record, or counted under
 `data_policy: skip`), then mapped to one row per record:
 
 | column | what |

@@ -64,7 +64,7 @@ class DataArguments:
     data_policy: str = field(
         default="error",
         metadata={
-            "help": "Bad records (common/data.py): 'error' stops at the first, naming file and record; 'skip' drops "
+            "help": "Bad records (common.data): 'error' stops at the first, naming file and record; 'skip' drops "
             "them, counts them and logs a summary."
         },
     )
