@@ -88,4 +88,4 @@ def _validate(target: Target) -> ReadResult:
     return read_imagefolder(target.path, policy="skip", decode_images=target.decode)
 
 
-FORMAT = Format(read_imagefolder, _validate, path="imagefolder (a folder with metadata.jsonl)")
+FORMAT = Format(read_imagefolder, _validate, path="folder with metadata.jsonl and its images")
