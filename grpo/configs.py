@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, fields
 import trl
 
 from common.cli import check_choice
+from common.data import DATA_POLICIES
 from common.model_args import ModelArguments
 from common.prompts import JUDGE_MAX_TOKENS, JUDGE_MODEL, JUDGE_TEMPERATURE
 from common.training import adapt_to_host
@@ -27,7 +28,6 @@ from grpo.judge import JudgeConfig
 from grpo.rewards import REWARDS, TASKS, RewardOptions
 
 DATASET_FORMATS = ("auto", "imagefolder", "tinyrs_grpo", "jsonl", "earthdial")
-DATA_POLICIES = ("error", "skip")
 
 # VLM-R1's question template with configurable tags: GeoVLM-R1's own prompt is unpublished (SPEC 4), and the
 # multi-task JSONL records carry only the bare question. `{question}` is the human turn without `<image>`.

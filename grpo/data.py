@@ -1,7 +1,7 @@
 """GRPO data: the upstream formats (SPEC 2.2-2.4, EARTHDIAL.md 3) into the columns `trl.GRPOTrainer` and the rewards
 read.
 
-Every format is read and validated by common/data.py (bad records named by file and index, or counted under
+Every format is read and validated by common.data (bad records named by file and record, or counted under
 `data_policy: skip`), then mapped to one row per record:
 
 | column | what |
@@ -158,7 +158,7 @@ def read_records(args: GRPOScriptArguments) -> tuple[str, list[Record]]:
             for record in result.records:
                 record.task = record.task or task
                 if record.task is None:
-                    raise DataError(path, record.index, "no 'task' field and no --dataset_tasks for this file")
+                    raise DataError.of(record, "no 'task' field and no --dataset_tasks for this file")
             results.append(result)
     records = [record for result in results for record in result.records]
     for result in results:
@@ -218,7 +218,7 @@ def _messages(record: Record, fmt: str, args: GRPOScriptArguments) -> tuple[list
     system = [turn.content for turn in record.turns if turn.role == "system"]
     users = [turn for turn in record.turns if turn.role == "user"]
     if len(users) != 1 or any(turn.role == "assistant" for turn in record.turns):
-        raise DataError(record.source, record.index, "a GRPO prompt must be one user turn (plus a system turn)")
+        raise DataError.of(record, "a GRPO prompt must be one user turn (plus a system turn)")
     strip = fmt == "jsonl"
     question = _question(record, fmt)
     # EarthDial rows keep the shard's question as their text: GeoVLM-R1's system prompt asks for the think / answer

@@ -20,13 +20,13 @@ from pathlib import Path
 from transformers import SchedulerType, TrainingArguments
 
 from common.cli import check_choice
+from common.data import DATA_POLICIES
 from common.model_args import ModelArguments
 from common.training import adapt_to_host
 
 logger = logging.getLogger(__name__)
 
 PROMPT_TEMPLATES = ("paper", "official")
-DATA_POLICIES = ("error", "skip")
 OVERLONG_POLICIES = ("truncate", "skip", "error")
 LOSS_NORMALIZATIONS = ("tokens", "micro_batch")
 DECAY_EXEMPTIONS = ("norms_biases", "layernorm_biases", "none")
@@ -67,7 +67,7 @@ class DataArguments:
     data_policy: str = field(
         default="error",
         metadata={
-            "help": "Bad records (common/data.py): 'error' stops at the first, naming file and record; 'skip' drops "
+            "help": "Bad records (common.data): 'error' stops at the first, naming file and record; 'skip' drops "
             "them, counts them and logs a summary."
         },
     )

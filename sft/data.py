@@ -62,8 +62,9 @@ _PLACEHOLDERS = {
 _PLACEHOLDER_SPLIT = re.compile(r"(\n?<(?:image|video)>\n?)")
 # An assistant message of the official template: its header (prompt) and its text + closing tokens (supervised).
 _OFFICIAL_REPLY = re.compile(rf"({re.escape(IM_START)}assistant\n)(.*?{re.escape(IM_END)}\n)", re.DOTALL)
-# Records at least this many get a progress bar while their lengths are computed.
-PROGRESS_MIN_RECORDS = 2000
+# Records at least this many get a progress bar while their lengths are computed: tokenizing a record costs more
+# than reading it, so the bar comes sooner than common.data's PROGRESS_MIN_RECORDS (reading).
+MEASURE_PROGRESS_MIN_RECORDS = 2000
 
 
 class Segment(NamedTuple):
@@ -195,9 +196,9 @@ def encode(record: Record, processor: Any, template: str) -> dict[str, torch.Ten
         images, videos = _media(record)
         return encode_segments(render(record.turns, template, processor), images, videos, processor)
     except DataError as error:
-        raise DataError(record.source, record.index, f"{error.file}: {error.message}") from None
+        raise DataError.of(record, f"{error.file}: {error.message}") from None
     except (OSError, ValueError, RuntimeError) as error:
-        raise DataError(record.source, record.index, f"cannot encode record {record.id!r}: {error}") from error
+        raise DataError.of(record, f"cannot encode: {error}") from error
 
 
 @dataclass
@@ -289,15 +290,16 @@ class SFTDataset(torch.utils.data.Dataset):
         sizes = _SizeCache()
         kept, lengths = [], []
         self.overlong = OverlongReport()
-        progress = tqdm(records, desc="measuring records", unit="rec", disable=len(records) < PROGRESS_MIN_RECORDS)
+        progress = tqdm(
+            records, desc="measuring records", unit="rec", disable=len(records) < MEASURE_PROGRESS_MIN_RECORDS
+        )
         for record in progress:
             info = record_lengths(record, processor, template, sizes)
             if max_length is not None and info.total > max_length:
-                where = f"{record.source}: record {record.index} ({record.id!r}): {info.total} tokens > {max_length}"
+                where = record.describe(f"{info.total} tokens > {max_length}")
                 if overlong_policy == "error":
-                    raise DataError(
-                        record.source,
-                        record.index,
+                    raise DataError.of(
+                        record,
                         f"{info.total} tokens exceed max_length {max_length} (raise max_length or set "
                         "overlong_policy to truncate / skip)",
                     )

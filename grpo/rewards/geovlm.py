@@ -37,6 +37,7 @@ from common.parsing import (
     parse_yes_no,
     split_labels,
 )
+from common.vocabulary import GEOVLM_TASKS
 
 from .base import BatchRule, Context, Row, Value, answer_of, per_sample, solution_of
 
@@ -239,4 +240,7 @@ GEOVLM_RULES: dict[str, BatchRule] = {
     "detection": per_sample(_detection_rule),
     "captioning": caption_rule,
 }
-GEOVLM_TASKS = tuple(GEOVLM_RULES)
+# One rule per name of the vocabulary (common.vocabulary.GEOVLM_TASKS, which the readers check records against), in its
+# order: a name without a rule would train with no accuracy reward, silently.
+if tuple(GEOVLM_RULES) != GEOVLM_TASKS:
+    raise ImportError(f"GEOVLM_RULES {tuple(GEOVLM_RULES)} differ from common.vocabulary.GEOVLM_TASKS {GEOVLM_TASKS}")

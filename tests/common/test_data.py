@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 
 from common import data
-from common.data import DataError, Problem, Record, Turn, load_image
+from common.data import DataError, Problem, Record, Turn, image_checks, images, load_image
 from common.prompts import REASONING_SYSTEM, SAMCHAT_GRPO_SUFFIX, SAMCHAT_GRPO_SYSTEM, SAMDATA_PROMPT
 from tests import faults
 
@@ -292,7 +292,7 @@ def test_policy_error_raises_at_first_bad_record_with_file_and_index(llava_dir):
     path = _write_json(llava_dir / "sft.json", [GOOD_LLAVA[0], GOOD_LLAVA[2], bad, bad])
     with pytest.raises(DataError) as caught:
         data.read_llava(path, llava_dir / "images")
-    assert str(caught.value) == f"{path}: record 2: 'conversations' is empty"
+    assert str(caught.value) == f"{path}: record 3: 'conversations' is empty"
     assert (caught.value.file, caught.value.index) == (str(path), 2)
 
 
@@ -708,7 +708,7 @@ def test_read_samdata_unreadable_image(tmp_path):
     result = data.read_samdata_test(tmp_path, policy="skip")
     assert [r.id for r in result.records] == ["0_a.jpg"]
     assert [(p.index, p.message.startswith("image unreadable: ")) for p in result.problems] == [(1, True)]
-    with pytest.raises(DataError, match=r"record 1: image unreadable"):
+    with pytest.raises(DataError, match=r"record 2 \(id '1_b\.jpg'\): image unreadable"):
         data.read_samdata_test(tmp_path)
 
 
@@ -858,7 +858,7 @@ def test_load_image_multiband_tiff_first_three_bands(tmp_path, tifffile, planar)
     tifffile.imwrite(tmp_path / "mb.tif", stored, photometric="minisblack", planarconfig=planar)
     assert np.array_equal(np.asarray(load_image(tmp_path / "mb.tif")), _expected_stretch(bands[..., :3].astype(float)))
     # The header check used by every reader accepts what load_image reads.
-    assert data._image_problem(str(tmp_path / "mb.tif")) is None
+    assert image_checks.image_problem(str(tmp_path / "mb.tif")) is None
 
 
 def test_wide_tiff_without_tifffile_is_a_clear_error(tmp_path, tifffile, monkeypatch):
@@ -866,7 +866,7 @@ def test_wide_tiff_without_tifffile_is_a_clear_error(tmp_path, tifffile, monkeyp
     monkeypatch.setitem(sys.modules, "tifffile", None)  # makes `import tifffile` raise ImportError
     with pytest.raises(DataError, match=r"rgb16\.tif: this TIFF .* needs the tifffile package"):
         load_image(tmp_path / "rgb16.tif")
-    assert "needs the tifffile package" in data._image_problem(str(tmp_path / "rgb16.tif"))
+    assert "needs the tifffile package" in image_checks.image_problem(str(tmp_path / "rgb16.tif"))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -891,7 +891,7 @@ def test_cli_mixed_bad_file_one_line_per_bad_record(mixed_llava, llava_dir, caps
     assert code == 1
     assert len(lines) == len(bad_indices) + 1
     for line, index, (_, _, expected) in zip(lines, bad_indices, BAD_LLAVA):
-        assert line.startswith(f"{path}: record {index}: ") and expected in line
+        assert line.startswith(f"{path}: record {index + 1}: ") and expected in line
     n = len(bad_indices)
     assert lines[-1] == f"validated {2 * n} records: {n} ok, {n} bad (format llava)"
 
@@ -1036,7 +1036,7 @@ def test_every_decoder_refuses_an_image_over_the_pixel_limit_before_decoding(
 ):
     path = build(tmp_path)
     assert path.stat().st_size < 1000  # a few hundred bytes declaring gigabytes
-    assert data._image_problem(str(path)).startswith(f"image too large: {path} ({expected}")
+    assert image_checks.image_problem(str(path)).startswith(f"image too large: {path} ({expected}")
     with pytest.raises(DataError, match=rf"^{re.escape(str(path))}: image too large \({re.escape(expected)}"):
         load_image(path)
     with pytest.raises(DataError, match=r"^<image bytes>: image too large"):
@@ -1044,7 +1044,7 @@ def test_every_decoder_refuses_an_image_over_the_pixel_limit_before_decoding(
 
 
 def test_the_pixel_limit_applies_to_in_memory_images_too(monkeypatch):
-    monkeypatch.setattr(data, "MAX_IMAGE_PIXELS", 63)
+    monkeypatch.setattr(images, "MAX_IMAGE_PIXELS", 63)
     with pytest.raises(DataError, match=r"image too large \(8x8 is 64 pixels, over the limit of 63"):
         load_image(Image.new("RGB", (8, 8)))
     assert load_image(Image.new("RGB", (7, 9))).size == (7, 9)
@@ -1084,7 +1084,7 @@ def _cut(path: Path, drop: int) -> Path:
 @pytest.mark.parametrize(("build", "expected"), [c[1:] for c in CUT_IMAGES], ids=[c[0] for c in CUT_IMAGES])
 def test_cut_short_images_are_found_without_decoding(tmp_path, tifffile_module, build, expected):
     path = build(tmp_path)
-    problem = data._image_problem(str(path))
+    problem = image_checks.image_problem(str(path))
     assert (problem.split(":")[0] if problem else None) == expected
     if problem:
         assert problem.startswith(f"{expected}: {path} (")
@@ -1092,8 +1092,10 @@ def test_cut_short_images_are_found_without_decoding(tmp_path, tifffile_module, 
 
 def test_damage_only_decoding_sees_is_found_when_decoding(tmp_path, tifffile_module):
     path = faults.corrupt_tiff(tmp_path / "x.tif")  # strip table intact, compressed bytes garbage
-    assert data._image_problem(str(path)) is None
-    assert data._image_problem(str(path), decode=True).startswith(f"image unreadable: {path} (Error -3 while decomp")
+    assert image_checks.image_problem(str(path)) is None
+    assert image_checks.image_problem(str(path), decode=True).startswith(
+        f"image unreadable: {path} (Error -3 while decomp"
+    )
 
 
 @pytest.mark.parametrize("policy", ["error", "skip"])
@@ -1103,7 +1105,7 @@ def test_a_truncated_jpeg_is_a_bad_record_under_either_policy(tmp_path, policy):
     rows = [{"image": name, "conversations": _qa("<image>\nq", "a")} for name in ("ok.jpg", "cut.jpg", "ok.jpg")]
     path = _write_json(tmp_path / "sft.json", rows)
     if policy == "error":
-        with pytest.raises(DataError, match=r"sft\.json: record 1: image truncated: .*cut\.jpg \(no JPEG end-of-image"):
+        with pytest.raises(DataError, match=r"sft\.json: record 2: image truncated: .*cut\.jpg \(no JPEG end-of-image"):
             data.read_llava(path, tmp_path)
         return
     result = data.read_llava(path, tmp_path, policy="skip")
@@ -1114,7 +1116,7 @@ def test_the_validator_decodes_every_image_unless_told_header_only(tmp_path, tif
     faults.corrupt_tiff(tmp_path / "x.tif")
     path = _write_json(tmp_path / "sft.json", [{"image": "x.tif", "conversations": _qa("<image>\nq", "a")}])
     assert data.main(["validate", "--format", "llava", str(path), "--image-folder", str(tmp_path)]) == 1
-    assert f"{path}: record 0: image unreadable: {tmp_path}/x.tif (Error -3" in capsys.readouterr().out
+    assert f"{path}: record 1: image unreadable: {tmp_path}/x.tif (Error -3" in capsys.readouterr().out
     assert (
         data.main(["validate", "--format", "llava", "--header-only", str(path), "--image-folder", str(tmp_path)]) == 0
     )

@@ -149,11 +149,11 @@ def test_read_earthdial_bad_row(tmp_path, case, good, change, expected):
     path = _save(tmp_path / "shard", [good, {**good, **change}, good], images=images)
     with pytest.raises(DataError) as raised:
         read_earthdial(path)
-    assert str(raised.value).startswith(f"{path}: record 1: ") and expected in str(raised.value)
+    assert str(raised.value).startswith(f"{path}: record 2: ") and expected in str(raised.value)
     result = read_earthdial(path, policy="skip")
     assert [r.index for r in result.records] == [0, 2]
     assert result.skipped == 1 and result.summary() == "3 records: 2 ok, 1 bad"
-    assert str(result.problems[0]).startswith(f"{path}: record 1: ")
+    assert str(result.problems[0]).startswith(f"{path}: record 2: ")
 
 
 def test_one_placeholder_or_none_fits_any_image_count(tmp_path):
@@ -192,7 +192,7 @@ def test_validate_cli_earthdial(tmp_path, capsys):
     assert data.main(["validate", "--format", "earthdial", str(path)]) == 1
     lines = capsys.readouterr().out.splitlines()
     assert lines == [
-        f"{path}: record 1: unparseable ground-truth box 'groundtruth': box [1, 2, 3, 4] has 4 numbers, expected 5 "
+        f"{path}: record 2: unparseable ground-truth box 'groundtruth': box [1, 2, 3, 4] has 4 numbers, expected 5 "
         "(x1, y1, x2, y2, theta)",
         "validated 2 records: 1 ok, 1 bad (format earthdial)",
     ]

@@ -372,7 +372,7 @@ def test_load_bad_rows_become_counted_error_rows(tmp_path):
     first, second = TASKS["earthdial_rec_nwpu"].load(tmp_path)
     assert first["question"] == "[refer] [hr_rgb_0.5] <image> \n Give me the location of <ref>car</ref>"
     assert (first["size_group"], first["task_type"], "error" in first) == ("small", "ref", False)
-    assert "record 1" in second["error"] and "unparseable ground-truth box" in second["error"]
+    assert "record 2" in second["error"] and "unparseable ground-truth box" in second["error"]
 
 
 def test_missing_shard_is_a_clear_error(tmp_path):

@@ -100,7 +100,7 @@ def test_jsonl_task_from_the_file_and_reward_method_from_the_record(synthetic_di
     path = tmp_path / "mixed.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     folder = str(synthetic_dir / "geovlm/images")
-    with pytest.raises(DataError, match=r"mixed.jsonl: record 1: no 'task' field"):
+    with pytest.raises(DataError, match=r"mixed.jsonl: record 1 \(id 'vqa-0000'\): no 'task' field"):
         build(processor, dataset_name=str(path), image_folder=folder)
     data = build(processor, dataset_name=str(path), image_folder=folder, dataset_tasks="vqa", max_samples=2)
     assert [r["task"] for r in data.dataset] == ["vqa", "vqa"]
@@ -132,7 +132,7 @@ def test_bad_records_are_named_or_counted(synthetic_dir, processor, tmp_path):
         {"file_name": "b.jpg", "question": "q", "solution": "0"},
     ]
     (folder / "metadata.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
-    with pytest.raises(DataError, match=r"metadata.jsonl: record 2: image not found"):
+    with pytest.raises(DataError, match=r"metadata.jsonl: record 2 \(id 'missing.jpg'\): image not found"):
         build(processor, dataset_name=str(folder))
     data = build(processor, dataset_name=str(folder), data_policy="skip")
     assert [r["solution"] for r in data.dataset] == ["1", "0"]
@@ -174,7 +174,7 @@ def test_an_unknown_task_name_is_an_error_or_a_counted_skip(
     path = tmp_path / "t.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     fields = {"dataset_name": str(path), "image_folder": str(synthetic_dir / "geovlm/images")}
-    with pytest.raises(DataError, match=rf"t\.jsonl: record 2: {re.escape(message)}"):
+    with pytest.raises(DataError, match=rf"t\.jsonl: record 2 \(id 'vqa-0001'\): {re.escape(message)}"):
         build(processor, **fields)
     with caplog.at_level("WARNING"):
         data = build(processor, **fields, data_policy="skip")
@@ -196,7 +196,7 @@ def test_a_truncated_jpeg_is_skipped_and_counted_before_training(synthetic_dir, 
     faults.noise_jpeg(folder / "cut.jpg", keep=0.6)  # decoding it mid-run would abort the step
     lines = [{"file_name": name, "question": "q", "solution": "1"} for name in ("a.jpg", "cut.jpg", "a.jpg")]
     (folder / "metadata.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
-    with pytest.raises(DataError, match=r"metadata\.jsonl: record 2: image truncated: .*cut\.jpg"):
+    with pytest.raises(DataError, match=r"metadata\.jsonl: record 2 \(id 'cut\.jpg'\): image truncated: .*cut\.jpg"):
         build(processor, dataset_name=str(folder))
     with caplog.at_level("WARNING"):
         data = build(processor, dataset_name=str(folder), data_policy="skip")

@@ -91,7 +91,7 @@ def test_a_shard_needs_its_task_and_bad_rows_are_counted(synthetic_dir, processo
     truths[1] = "[[1, 2, 3, 4]]"  # a four-number truth for a box task
     bad = dataset.remove_columns("groundtruth").add_column("groundtruth", truths)
     bad.save_to_disk(str(tmp_path / "bad"))
-    with pytest.raises(DataError, match=r"bad: record 1: unparseable ground-truth box"):
+    with pytest.raises(DataError, match=r"bad: record 2: unparseable ground-truth box"):
         build(processor, dataset_name=str(tmp_path / "bad"), dataset_tasks="detection")
     data = build(processor, dataset_name=str(tmp_path / "bad"), dataset_tasks="detection", data_policy="skip")
     assert [row["solution"] for row in data.dataset] == [truths[0], truths[2]]

@@ -219,7 +219,8 @@ def test_overlong_skip_and_error(samdata, processor, policy):
         assert max(dataset.lengths) <= limit
     else:
         first = next(i for i, length in enumerate(lengths) if length > limit)
-        with pytest.raises(DataError, match=rf"sam_300_reasoning_inst.json: record {first}: \d+ tokens exceed"):
+        where = rf"sam_300_reasoning_inst.json: record {first + 1} \(id '{samdata[first].id}'\)"
+        with pytest.raises(DataError, match=rf"{where}: \d+ tokens exceed"):
             SFTDataset(samdata, processor, max_length=limit, overlong_policy="error")
 
 
@@ -238,7 +239,7 @@ def test_bad_records_are_validated_before_training(broken_json, synthetic_dir, p
     args = DataArguments(data_path=str(broken_json), image_folder=str(synthetic_dir / "samdata" / "train"),
                          data_policy=policy)  # fmt: skip
     if policy == "error":
-        with pytest.raises(DataError, match=r"broken.json: record 2: image not found"):
+        with pytest.raises(DataError, match=r"broken.json: record 3 \(id 'sam_0002'\): image not found"):
             build_dataset(args, processor)
     else:
         assert len(build_dataset(args, processor)) == 5
@@ -326,5 +327,5 @@ def test_build_dataset_skips_a_truncated_jpeg_counted(processor, tmp_path, caplo
         dataset = build_dataset(args, processor)
     assert len(dataset) == 1 and f"{path}: skipped 1 of 2 records (policy skip)" in caplog.text
     assert dataset[0]["pixel_values"].shape[0] > 0
-    with pytest.raises(DataError, match=r"sft\.json: record 1: image truncated"):
+    with pytest.raises(DataError, match=r"sft\.json: record 2: image truncated"):
         build_dataset(DataArguments(data_path=str(path), image_folder=str(tmp_path)), processor)
