@@ -15,7 +15,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from common.data import LHRS_CATEGORIES
 from common.prompts import (
     DEFAULT_SYSTEM,
     QWEN2VL_GROUNDING,
@@ -30,6 +29,7 @@ from common.prompts import (
     TINYRS_VG_PREFIX,
     TINYRS_VQA_PREFIX,
 )
+from common.vocabulary import LHRS_CATEGORY_NAMES
 from offline.synthetic.scenes import (
     GSD_METRES,
     KINDS,
@@ -394,29 +394,6 @@ def grid_box(box: Sequence[int], size: Sequence[int]) -> str:
     return "[[" + ",".join(str(round(v * 1000)) for v in values) + "]]"
 
 
-# The name of each LHRS-Bench category id of common.data.LHRS_CATEGORIES ("1".."11", SPEC 2.6), in id order: text for
-# the tokenizer corpus (the records themselves carry the ids).
-LHRS_CATEGORY_NAMES = dict(
-    zip(
-        LHRS_CATEGORIES,
-        (
-            "identity",
-            "color",
-            "orientation",
-            "shape",
-            "quantity",
-            "area",
-            "distance",
-            "resolution",
-            "modality",
-            "location",
-            "reasoning",
-        ),
-        strict=True,
-    )
-)
-
-
 class MCQ(NamedTuple):
     """An LHRS-Bench style question: its text (`{...}` fields filled from the scene), the wrong options offered
     beside the right one, its LHRS category ids, and the right answer where it does not depend on the scene."""
@@ -610,7 +587,7 @@ def tokenizer_corpus() -> list[str]:
         TINYRS_VG_PREFIX,
         *SAMCHAT_KEYWORDS,
         *SCENE_CLASSES,
-        *LHRS_CATEGORY_NAMES.values(),
+        *LHRS_CATEGORY_NAMES,
     ]
     for i in range(_CORPUS_SCENES):
         scene = sample_scene(KINDS[i % len(KINDS)], rng, size=224)
