@@ -195,5 +195,5 @@ def test_deepspeed_runs_take_the_reference_step(repo_root, tiny_model_dir, recor
     released = released_steps(model, initial, micro_batches(args, 6), list(initial), args[2], steps=3)
     update = {n: trained[n] - initial[n] for n in initial}
     reference = {n: released["final"][n] - initial[n] for n in initial}
-    # fp32 rounding of a 1e-5 update on weights of order 0.02-1 (4e-6 with zero3.json, 8e-5 with the blocks)
+    # fp32 rounding of a 1e-5 update on weights of order 0.02-1 (4e-6 with zero3.json, 8.7e-5 with the blocks and with zero3_offload.json)
     assert relative_l2(update, reference, list(initial)) < 1e-3
