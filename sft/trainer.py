@@ -8,8 +8,8 @@ dataset and collator do the SFT-specific work, so TRL would add nothing but its 
 
 The gaps filled here:
 1. `create_optimizer`: per-module learning rates (vision tower / merger / rest, each with and without weight decay);
-   transformers only knows one rate with a decay / no-decay split. Under ZeRO optimizer offload the optimizer is
-   DeepSpeed's CPU Adam over the same groups (DeepSpeed refuses a torch optimizer there by default).
+   transformers only knows one rate with a decay / no-decay split. The optimizer is transformers' own (torch AdamW),
+   also under ZeRO optimizer offload: there accelerate swaps it for DeepSpeed's CPU Adam over the same groups.
 2. `_get_train_sampler`: length-grouped batching from the lengths the dataset measured before training;
    transformers reads lengths only from a `datasets.Dataset` column and otherwise encodes every sample to get them.
 3. resuming a full model: `common.training.FullCheckpointResume` (transformers#43701).
@@ -41,9 +41,6 @@ from sft.modeling import param_groups
 
 logger = logging.getLogger(__name__)
 
-# transformers' AdamW variants, all replaceable by DeepSpeed's CPU Adam (AdamW mode) under optimizer offload.
-_ADAMW = ("adamw_torch", "adamw_torch_fused")
-
 
 def deepspeed_log_warmup(step: int, *, warmup: int) -> float:
     """The lr factor of DeepSpeed 0.15.4's WarmupLR (warmup_type log, warmup_min_lr 0) as the released SFT run
@@ -72,12 +69,6 @@ class PerModuleLRTrainer(FullCheckpointResume, Trainer):
             return [name for name in get_parameter_names(model, [nn.LayerNorm]) if "bias" not in name]
         return self.get_decay_parameter_names(model)
 
-    def _optimizer_offloaded(self) -> bool:
-        config = getattr(self.args, "hf_deepspeed_config", None)
-        if config is None:
-            return False
-        return config.get_value("zero_optimization.offload_optimizer.device") in ("cpu", "nvme")
-
     def create_optimizer(self, model=None) -> torch.optim.Optimizer:
         if self.optimizer is not None:
             return self.optimizer
@@ -90,17 +81,12 @@ class PerModuleLRTrainer(FullCheckpointResume, Trainer):
             merger_lr=self.args.merger_lr,
             weight_decay=self.args.weight_decay,
         )
+        # A torch AdamW also under ZeRO optimizer offload, never a DeepSpeedCPUAdam built here: accelerate 1.15
+        # (utils/deepspeed.py map_pytorch_optim_to_deepspeed, from Accelerator.prepare) rebuilds every client
+        # optimizer as DeepSpeedCPUAdam over its param_groups, in AdamW mode only for a torch.optim.AdamW; a
+        # DeepSpeedCPUAdam(adamw_mode=True) became adamw_mode=False, i.e. Adam with decay added to the gradient
+        # (g + 0.1 w), 1.39 relative L2 from the released update (SPEC 7.24).
         optimizer_cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, opt_model)
-        if self._optimizer_offloaded() and self.args.optim in _ADAMW:
-            from deepspeed.ops.adam import DeepSpeedCPUAdam
-
-            optimizer_cls = DeepSpeedCPUAdam
-            kwargs = {
-                "lr": self.args.learning_rate,
-                "betas": (self.args.adam_beta1, self.args.adam_beta2),
-                "eps": self.args.adam_epsilon,
-                "adamw_mode": True,
-            }
         self.optimizer = optimizer_cls(groups, **kwargs)
         logger.info("optimizer %s", type(self.optimizer).__name__)
         for group in self.optimizer.param_groups:
