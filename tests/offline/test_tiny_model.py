@@ -11,7 +11,8 @@ from PIL import Image
 from safetensors.torch import load_file
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from common import prompts, synthetic, tiny_model
+from common import prompts
+from offline import synthetic, tiny_model
 from offline.tiny_model import SPECIAL_TOKENS, TAG_TOKENS, build_tiny_model
 
 # Parameters outside the (vocabulary-sized) tied embedding: fixed by the config, whatever the corpus gives the BPE.
