@@ -271,7 +271,8 @@ def record_row(key: str, dataset: Dataset, record, source: str) -> Row:
     if len(record.images) != dataset.images:
         columns = ", ".join(("jpg",) if dataset.images == 1 else IMAGE_COLUMNS[1 : 1 + dataset.images])
         return error_row(
-            str(record.index), f"{where}: expected {dataset.images} image(s) ({columns}), got {len(record.images)}"
+            str(record.index),
+            record.describe(f"expected {dataset.images} image(s) ({columns}), got {len(record.images)}"),
         )
     prompt = dataset.prompt(record.turns[-1].content)
     row: Row = {"id": str(record.index), "image": where, "images": list(record.images), "question": prompt}
@@ -281,7 +282,7 @@ def record_row(key: str, dataset: Dataset, record, source: str) -> Row:
         row.update(answer=references[0], references=references)
         return row
     if isinstance(solution, list):
-        return error_row(str(record.index), f"{where}: expected one groundtruth string, got {len(solution)}")
+        return error_row(str(record.index), record.describe(f"expected one groundtruth string, got {len(solution)}"))
     row["answer"] = _strip_quotes(solution)
     extra = record.extra
     if dataset.kind == "vqa":
@@ -294,9 +295,9 @@ def record_row(key: str, dataset: Dataset, record, source: str) -> Row:
         obj_ids = extra.get("obj_ids", "")
         row["obj_ids"] = obj_ids if isinstance(obj_ids, str) else json.dumps(obj_ids)
     if dataset.kind in BOX_KINDS and not ed.parse_rotated_boxes(row["answer"]):
-        return error_row(str(record.index), f"{where}: unparseable ground-truth box {row['answer'][:80]!r}")
+        return error_row(str(record.index), record.describe(f"unparseable ground-truth box {row['answer'][:80]!r}"))
     if dataset.kind == "rec" and row["size_group"] not in ed.REFER_SIZE_GROUPS:
-        return error_row(str(record.index), f"{where}: size_group must be one of {ed.REFER_SIZE_GROUPS}")
+        return error_row(str(record.index), record.describe(f"size_group must be one of {ed.REFER_SIZE_GROUPS}"))
     return row
 
 

@@ -358,7 +358,7 @@ def test_load_bad_rows_become_counted_error_rows(tmp_path):
     row = {"jpg_A": _img(), "question": "[changedet] <image> \\n change?", **{f"groundtruth{i}": "x" for i in range(5)}}
     _shard(folder, [row], images=("jpg_A",))
     (bad,) = TASKS["earthdial_cc_dubai"].load(tmp_path)
-    assert bad["error"] == f"{folder}: row 0: expected 2 image(s) (jpg_A, jpg_B), got 1"
+    assert bad["error"] == f"{folder}: record 1: expected 2 image(s) (jpg_A, jpg_B), got 1"
     # a referring row whose ground truth has no five-number box: the reader's problem, skipped and counted
     folder = tmp_path / DATASETS["earthdial_rec_nwpu"].shard
     good = {"jpg": _img(), "question": " [refer] [hr_rgb_0.5] <image> \\n <ref>car</ref>", "ttype": "ref"}
