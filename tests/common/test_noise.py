@@ -9,9 +9,15 @@ import warnings
 
 import deepspeed.accelerator.real_accelerator
 import pytest
+import transformers
+from packaging.version import Version
 from transformers import AutoModelForImageTextToText, TrainingArguments
 
 from common.noise import LOG_RECORDS, quiet_known_noise
+
+# Both checkpointing deprecations come with transformers 5.24 (constraints.txt); the GPU lock's 5.17
+# (constraints-gpu.txt, whose fast suite CI also runs) emits neither, and the filters must then hide nothing else.
+DEPRECATES_CHECKPOINTING = Version(transformers.__version__) >= Version("5.24")
 
 
 def _caught(produce, *, quiet: bool) -> list[str]:
@@ -31,7 +37,10 @@ def test_is_gradient_checkpointing_once_per_grpo_step(tiny_model_dir):
         assert model.is_gradient_checkpointing is False  # what TRL 1.16 reads before every generation
 
     noisy = _caught(produce, quiet=False)
-    assert noisy[0].startswith("`is_gradient_checkpointing` is deprecated") and len(noisy) == 2
+    if DEPRECATES_CHECKPOINTING:
+        assert noisy[0].startswith("`is_gradient_checkpointing` is deprecated") and len(noisy) == 2
+    else:
+        assert noisy == ["an unrelated deprecation"]
     assert _caught(produce, quiet=True) == ["an unrelated deprecation"]
 
 
@@ -39,7 +48,11 @@ def test_gradient_checkpointing_field_of_every_recipe(tmp_path):
     def produce():
         TrainingArguments(str(tmp_path), gradient_checkpointing=False, use_cpu=True, report_to=[])
 
-    assert _caught(produce, quiet=False)[0].startswith("`gradient_checkpointing` is deprecated")
+    noisy = _caught(produce, quiet=False)
+    if DEPRECATES_CHECKPOINTING:
+        assert noisy[0].startswith("`gradient_checkpointing` is deprecated")
+    else:
+        assert noisy == ["an unrelated deprecation"]
     assert _caught(produce, quiet=True) == ["an unrelated deprecation"]
 
 
