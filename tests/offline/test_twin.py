@@ -13,6 +13,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
+from tests.machine import needs_native_bf16
 from tests.serve_process import start_serve
 
 pytestmark = pytest.mark.slow
@@ -50,6 +51,7 @@ def test_twin_checkpoint(twin_dir):
     assert merger_weight(twin_dir / "model.safetensors").dtype == torch.bfloat16
 
 
+@needs_native_bf16
 def test_sft_step_lora_vision_merger(twin_dir, synthetic_dir, repo_root, tmp_path):
     from sft.train import main
 
@@ -74,6 +76,7 @@ def test_sft_step_lora_vision_merger(twin_dir, synthetic_dir, repo_root, tmp_pat
     assert all(bool(t.abs().sum() > 0) for t in lora_b.values())  # every adapter moved off its zero start
 
 
+@needs_native_bf16
 def test_grpo_step_lora(twin_dir, synthetic_dir, repo_root, tmp_path):
     from grpo.train import main
 
@@ -95,6 +98,7 @@ def test_grpo_step_lora(twin_dir, synthetic_dir, repo_root, tmp_path):
     assert all(bool(t.abs().sum() > 0) for t in tensors(adapter, "lora_B").values())
 
 
+@needs_native_bf16
 def test_eval_run_two_images(twin_dir, synthetic_dir, tmp_path):
     from eval.run import main
 

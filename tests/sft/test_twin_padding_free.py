@@ -8,6 +8,8 @@ import sys
 
 import pytest
 
+from tests.machine import needs_native_bf16
+
 pytestmark = pytest.mark.slow
 
 GIB = 1024**3
@@ -18,6 +20,7 @@ PEAK_RSS = [sys.executable, "-c", "import resource, subprocess, sys; code = subp
             "sys.exit(code)"]  # fmt: skip
 
 
+@needs_native_bf16
 def test_twin_sft_step_padding_free(repo_root, twin_dir, synthetic_dir, tmp_path):
     """Batch 2 (an image record and a text-only one, so the packed row has two kinds of samples), 64 image tokens.
     The step trains (the adapters change) and the process stays below 12 GiB."""
