@@ -1,9 +1,11 @@
 """The end-to-end demo at a reduced size: every stage runs through scripts/demo.sh and the report lists all three
 checkpoints with their figures and plots (the full-size demo is `make demo`)."""
 
+import itertools
 import json
 import os
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -77,7 +79,33 @@ def test_full_demo_gives_the_readme_figures(tmp_path):
         env.pop(name, None)
     run = subprocess.run(["bash", "scripts/demo.sh"], cwd=REPO_ROOT, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
-    assert "README.md: the demo table matches this run" in run.stdout, run.stderr[-2000:]
+    if README_MACHINE:
+        assert "README.md: the demo table matches this run" in run.stdout, run.stderr[-2000:]
+        return
+    # Another CPU type: README says to expect figures near its table, and how near.
+    report = _demo_report()
+    metrics = {name: report.samdata_metrics(out / "eval" / name) for name in report.CHECKPOINTS}
+    table = report.readme_table(metrics)
+    ours, stated = _cells(table[2:]), _cells(_readme_rows(table[0]))
+    assert ours.keys() == stated.keys()
+    gaps = {row: max(abs(a - b) for a, b in zip(ours[row], stated[row], strict=True)) for row in ours}
+    assert max(gaps.values()) <= OTHER_CPU_TOLERANCE, (gaps, table)
+
+
+# README's demo table was measured on x86_64 with AVX-512 / AMX, where it is reproducible run to run; on a CPU
+# without AVX-512 (AVX2-only AMD EPYC here) the GRPO samples diverge, and README gives the tolerance.
+README_MACHINE = "avx512f" in (Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else "")
+OTHER_CPU_TOLERANCE = 0.05
+
+
+def _cells(rows: list[str]) -> dict[str, tuple[float, ...]]:
+    return {row.split("|")[1].strip(): tuple(float(c) for c in row.split("|")[2:-1]) for row in rows}
+
+
+def _readme_rows(header: str) -> list[str]:
+    lines = [line.strip() for line in (REPO_ROOT / "README.md").read_text().splitlines()]
+    start = lines.index(header) + 2
+    return list(itertools.takewhile(lambda line: line.startswith("|"), lines[start:]))
 
 
 def test_spread_table_has_one_row_per_run(tmp_path):
