@@ -19,16 +19,10 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--twin-dir", type=Path, help="an existing twin (python -m offline.twin --out DIR)")
 
 
-def cpu_has_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
-
-
 def model_dtype(kind: str) -> str:
     import torch
+
+    from offline.twin import cpu_has_bf16
 
     if kind == "twin" and (torch.cuda.is_available() or cpu_has_bf16()):
         return "bfloat16"

@@ -79,6 +79,17 @@ CLIP_STD = [0.26862954, 0.26130258, 0.27577711]
 EXPECTED_PARAMETERS = 2_208_985_600
 
 
+def cpu_has_bf16() -> bool:
+    """Whether this CPU has bf16 matrix instructions (amx_bf16 / avx512_bf16). Without them PyTorch runs the twin's
+    bf16 matmuls on slow fallback kernels (one SFT step ran past 15 minutes on a 2-core AVX2-only AMD EPYC, about a
+    minute on an AMX machine): the benchmarks then run the twin in fp32, and its bf16 slow tests skip."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
 def build_config() -> Qwen2VLConfig:
     config = Qwen2VLConfig(text_config=dict(TEXT), vision_config=dict(VISION), tie_word_embeddings=True, **TOKEN_IDS)
     return config
