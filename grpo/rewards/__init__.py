@@ -25,6 +25,10 @@
 | earthdial_grounding | earthdial | grounding_description | (box hits / max(n) + description ROUGE-L F) / 2 |
 | earthdial_accuracy | earthdial | every EarthDial task | the rule of the row's task (grpo/rewards/earthdial.py) |
 
+Rewards with a strict counterpart (samchat_keyword, the EarthDial label rewards) also log
+`shadow/<name>/strict_gap` during training: the fraction of completions the reward pays for and the strict rule
+rejects (grpo/rewards/shadow.py).
+
 Every value is in [0, 1], or None where the reward does not apply to the row (TRL's multi-task convention: the
 trainer turns None into NaN and leaves it out of the sum). `build_reward_funcs` wraps the registry entries into the
 callables `trl.GRPOTrainer` calls; `score_rows` is the same computation for offline use (`python -m grpo.rewards`).
@@ -42,6 +46,7 @@ from .format import completion_length, format_reward
 from .geovlm import GEOVLM_RULES, GEOVLM_TASKS
 from .options import RewardOptions
 from .samchat import samchat_rule
+from .shadow import log_strict_gap
 from .tinyrs import BBOX, OPEN_ENDED, SHORT_ANSWER, bbox_rule, open_ended_rule, short_answer_rule
 
 __all__ = [
@@ -168,7 +173,11 @@ def _trl_reward(name: str, reward: Reward, options: RewardOptions, judge: JudgeL
     def reward_func(prompts=None, completions=(), completion_ids=None, **kwargs) -> list[Value]:
         texts = [completion_text(completion) for completion in completions]
         rows = _column_rows(kwargs, len(texts))
-        return reward.rule(texts, rows, Context(options, judge, kwargs.get("log_metric")))
+        context = Context(options, judge, kwargs.get("log_metric"))
+        values = reward.rule(texts, rows, context)
+        # Beside a paper-protocol reward: shadow/<name>/strict_gap from the same completions (grpo.rewards.shadow).
+        log_strict_gap(name, values, texts, rows, context)
+        return values
 
     # TRL logs each reward as rewards/<__name__>/mean.
     reward_func.__name__ = reward_func.__qualname__ = name

@@ -14,7 +14,8 @@ ALL_KEYWORDS_METRIC = "samchat/all_keywords_frac"
 POSITIVE, NEGATIVE = "1", "0"
 
 
-def _answer(text: str, answer_tag: str, tag_case: str) -> str:
+def keyword_answer(text: str, answer_tag: str, tag_case: str) -> str:
+    """The answer samchat_keyword reads (also the shadow strict rule's, grpo.rewards.shadow)."""
     # The released reward matches `<answer>` case-sensitively (SPEC 5): `<Answer>x</Answer>` has no answer group, so
     # the whole completion is searched. Only the SAMData metric ignores tag case (SPEC 6.1); tag_case "insensitive"
     # reads the reward's answer that way too, keeping reward and metric on the same text (not the paper recipe).
@@ -39,7 +40,7 @@ def keyword_reward(
     >>> keyword_reward("<Answer></Answer> paramilitary", "0", ("military",))
     0.0
     """
-    found = contains_keyword(_answer(text, answer_tag, tag_case), keywords)
+    found = contains_keyword(keyword_answer(text, answer_tag, tag_case), keywords)
     label = solution.strip()
     if label == POSITIVE:
         return float(found)
@@ -56,7 +57,7 @@ def names_every_keyword(
     >>> names_every_keyword("<answer>military missile silo</answer>", ("military", "missile", "silo"))
     True
     """
-    answer = _answer(text, answer_tag, tag_case)
+    answer = keyword_answer(text, answer_tag, tag_case)
     return all(contains_keyword(answer, keyword) for keyword in keywords)
 
 

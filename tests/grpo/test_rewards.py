@@ -229,7 +229,11 @@ def test_samchat_keyword_skips_other_tasks_and_logs_keyword_stuffing():
         "samchat_keyword", completions, solution=["1", "0", "1", "1"], task=["samchat"] * 3 + ["short_answer"]
     )
     assert values == [1.0, 0.0, 1.0, None]
-    assert metrics == [("samchat/all_keywords_frac", pytest.approx(2 / 3))]
+    # The shadow gap: the three samchat rows score alike under the strict rule (grpo.rewards.shadow).
+    assert metrics == [
+        ("samchat/all_keywords_frac", pytest.approx(2 / 3)),
+        ("shadow/samchat_keyword/strict_gap", 0.0),
+    ]
 
 
 def test_samchat_keyword_logs_nothing_without_samchat_rows():
