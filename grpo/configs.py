@@ -2,7 +2,7 @@
 
 - `GRPOScriptArguments` (this file): the data (any of the three GRPO formats), prompts and tags, the rewards and
   their options (it inherits `grpo.rewards.RewardOptions`' fields: one definition, one default, one help), the
-  judge and the image pixel limits;
+  judge and the image pixel limits, and the validation flags (`val_*`, grpo.validation.ValidationArguments);
 - `GRPOConfig` (this file): `trl.GRPOConfig`, every trainer field stock (loss_type, beta, num_generations,
   temperature, use_vllm, ...), plus the CPU fallback of common.training.adapt_to_host. It keeps TRL's name because
   it is that class (a subclass filling one gap), unlike sft.configs.SFTTrainingArguments, which is not trl.SFTConfig;
@@ -26,6 +26,7 @@ from common.prompts import JUDGE_MAX_TOKENS, JUDGE_MODEL, JUDGE_TEMPERATURE
 from common.training import adapt_to_host
 from grpo.judge import JudgeConfig
 from grpo.rewards import REWARDS, TASKS, RewardOptions
+from grpo.validation import ValidationArguments
 
 DATASET_FORMATS = ("auto", "imagefolder", "tinyrs_grpo", "jsonl", "earthdial")
 
@@ -42,7 +43,7 @@ def _split(value: str | None) -> list[str]:
 
 
 @dataclass
-class GRPOScriptArguments(RewardOptions):
+class GRPOScriptArguments(RewardOptions, ValidationArguments):
     # ---- data -----------------------------------------------------------------------------------------------------
     dataset_name: str | None = field(
         default=None,
@@ -156,9 +157,10 @@ class GRPOScriptArguments(RewardOptions):
             raise ValueError(f"dataset_tasks: unknown task(s) {unknown_tasks}; known: {', '.join(TASKS)}")
         if self.max_samples is not None and self.max_samples <= 0:
             raise ValueError(f"max_samples must be positive, got {self.max_samples}")
-        # RewardOptions' own checks (format_mode, iou_mode, box_frame, caption_metric, tags, keywords): a bad value
-        # fails at parse time, not at the first reward call.
-        super().__post_init__()
+        # RewardOptions' own checks (format_mode, iou_mode, box_frame, caption_metric, tags, keywords) and the
+        # validation flags' (grpo.validation): a bad value fails at parse time, not at the first reward call.
+        RewardOptions.__post_init__(self)
+        ValidationArguments.__post_init__(self)
 
     @property
     def dataset_files(self) -> list[str]:

@@ -13,7 +13,9 @@ trl.GRPOTrainer (ResumableGRPOTrainer: resume, data order, autocast, judge count
 What researchers watch for reward hacking is logged beside TRL's own metrics: `rewards/<name>/mean` and `/std`
 per reward, `frac_reward_zero_std` (groups whose G completions scored alike: no learning signal),
 `completions/mean_length` (and min / max / clipped ratio), for SAMChat `samchat/all_keywords_frac` (completions
-naming every keyword at once), and the judge's call / cache / failure counts.
+naming every keyword at once), `shadow/<reward>/strict_gap` beside rewards with a strict counterpart
+(grpo.rewards.shadow), the judge's call / cache / failure counts, and with `--val_task` the benchmark's own scores of
+a held-out slice every eval_steps, `val/<task>/<metric>` (grpo.validation).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ from grpo.configs import GRPOConfig, GRPOModelArguments, GRPOScriptArguments
 from grpo.data import build_dataset
 from grpo.judge import Judge, MissingKeyError
 from grpo.rewards import build_reward_funcs
+from grpo.validation import add_validation, load_slice
 
 logger = logging.getLogger(__name__)
 
@@ -176,6 +179,7 @@ def train(
     data = build_dataset(script_args, processor)
     judge = Judge.from_config(script_args.judge_config(training_args.output_dir), needs_judge=data.has_open_ended)
     reward_funcs = build_reward_funcs(script_args.reward_funcs, script_args.reward_options(), judge)
+    validation = load_slice(script_args, training_args.max_completion_length)
     init_deepspeed_backend(training_args)
     model, peft_config = build_model(model_args, training_args)
     trainer = ResumableGRPOTrainer(
@@ -187,6 +191,7 @@ def train(
         peft_config=peft_config,
     )
     trainer.judge = judge
+    add_validation(trainer, validation)
     # After the trainer: it applies peft_config (and the adapters' modules_to_save) to the model; the optimizer is
     # only built in train(), so it sees the float32 tensors.
     trainer.autocast_generation = keep_fp32_master_weights(trainer.model, training_args) > 0

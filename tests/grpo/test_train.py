@@ -232,3 +232,30 @@ def test_kill_9_during_a_checkpoint_save_then_the_same_command_resumes_exactly(
     assert a.keys() == b.keys()
     assert max((a[name] - b[name]).abs().max().item() for name in a) == 0.0
     assert [e["step"] for e in log_history(killed) if "loss" in e] == [1, 2, 3, 4]
+
+
+def validation_args(synthetic_dir):
+    return ["--val_task", "samdata", "--val_data_root", str(synthetic_dir / "samdata/test"), "--val_samples", "6",
+            "--val_batch_size", "4", "--val_max_new_tokens", "8", "--eval_steps", "2"]  # fmt: skip
+
+
+def test_validation_every_two_steps_and_shadow_metrics(in_repo, tiny_model_dir, synthetic_dir, tmp_path):
+    """A tiny run validating every 2 steps: the benchmark's scorer, both protocols, in the step's log; the shadow gap
+    of samchat_keyword beside its reward at every step (grpo.validation, grpo.rewards.shadow)."""
+    out = tmp_path / "val"
+    extra = ["--max_steps", "4", "--per_device_train_batch_size", "8", *validation_args(synthetic_dir)]
+    assert main(demo_args(tiny_model_dir, synthetic_dir, out, *extra)) == 0
+    steps = {entry["step"]: entry for entry in log_history(out) if "loss" in entry}
+    assert sorted(steps) == [1, 2, 3, 4]
+    validated = sorted(step for step, entry in steps.items() if "val/samdata/f1" in entry)
+    assert validated == [2, 4]
+    for step in validated:
+        entry = steps[step]
+        # SAMData's confusion counts over the 6 held-out rows, under both protocols.
+        assert sum(entry[f"val/samdata/{k}"] for k in ("tp", "fp", "tn", "fn")) == 6.0
+        assert sum(entry[f"val/samdata/strict/{k}"] for k in ("tp", "fp", "tn", "fn")) == 6.0
+        assert 0.0 <= entry["val/samdata/strict/accuracy"] <= 1.0
+        predictions = out / "validation" / f"step-{step}" / "samdata" / "predictions.jsonl"
+        assert len(predictions.read_text().splitlines()) == 6
+    assert all(0.0 <= entry["shadow/samchat_keyword/strict_gap"] <= 1.0 for entry in steps.values())
+    # TensorBoard gets them through the same log.
