@@ -244,7 +244,7 @@ def test_validation_every_two_steps_and_shadow_metrics(in_repo, tiny_model_dir, 
     of samchat_keyword beside its reward at every step (grpo.validation, grpo.rewards.shadow)."""
     out = tmp_path / "val"
     extra = ["--max_steps", "4", "--per_device_train_batch_size", "8", *validation_args(synthetic_dir)]
-    assert main(demo_args(tiny_model_dir, synthetic_dir, out, *extra)) == 0
+    assert main(demo_args(tiny_model_dir, synthetic_dir, out, *extra, "--report_to", "tensorboard")) == 0
     steps = {entry["step"]: entry for entry in log_history(out) if "loss" in entry}
     assert sorted(steps) == [1, 2, 3, 4]
     validated = sorted(step for step, entry in steps.items() if "val/samdata/f1" in entry)
@@ -258,4 +258,26 @@ def test_validation_every_two_steps_and_shadow_metrics(in_repo, tiny_model_dir, 
         predictions = out / "validation" / f"step-{step}" / "samdata" / "predictions.jsonl"
         assert len(predictions.read_text().splitlines()) == 6
     assert all(0.0 <= entry["shadow/samchat_keyword/strict_gap"] <= 1.0 for entry in steps.values())
-    # TensorBoard gets them through the same log.
+    # TensorBoard gets them through the same log (its callback files them under train/).
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (events,) = {path.parent for path in out.rglob("events.out.tfevents*")}
+    scalars = EventAccumulator(str(events)).Reload().Tags()["scalars"]
+    assert {"train/val/samdata/f1", "train/val/samdata/strict/f1", "train/shadow/samchat_keyword/strict_gap"} <= set(
+        scalars
+    )
+
+
+def test_validation_under_zero3_on_two_ranks(repo_root, tiny_model_dir, synthetic_dir, tmp_path):
+    # 5 rows over 2 ranks: uneven shares (3 and 2) and different answer lengths must not leave a rank waiting.
+    out = tmp_path / "zero3_val"
+    args = demo_args(tiny_model_dir, synthetic_dir, out, "--max_steps", "2", "--per_device_train_batch_size", "4")
+    args += [*validation_args(synthetic_dir), "--val_samples", "5", "--deepspeed", "configs/deepspeed/zero3.json"]
+    torchrun(repo_root, args)
+    (entry,) = [entry for entry in log_history(out) if "val/samdata/f1" in entry]
+    assert entry["step"] == 2
+    assert sum(entry[f"val/samdata/{k}"] for k in ("tp", "fp", "tn", "fn")) == 5.0  # every rank's answers, scored once
+    shares = [
+        len((out / f"validation/step-2/rank-{r}/samdata/predictions.jsonl").read_text().splitlines()) for r in (0, 1)
+    ]
+    assert shares == [3, 2]
