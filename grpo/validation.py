@@ -88,6 +88,7 @@ class Slice:
     task: Any  # eval.tasks.Task
     rows: list[dict]
     prompt: Any  # eval.tasks.PromptOptions
+    scoring: Any  # eval.tasks.ScoreOptions
     batch_size: int
     max_new_tokens: int
 
@@ -98,7 +99,7 @@ def load_slice(args: ValidationArguments, max_completion_length: int) -> Slice |
     A row the task could not read stays in the slice as an error row, scored as the task's protocols score them."""
     if args.val_task is None:
         return None
-    from eval.tasks import TASKS, PromptOptions
+    from eval.tasks import TASKS, PromptOptions, ScoreOptions
 
     if args.val_task not in TASKS:
         raise ValueError(f"val_task {args.val_task!r} is not an eval task; known: {', '.join(TASKS)}")
@@ -111,6 +112,9 @@ def load_slice(args: ValidationArguments, max_completion_length: int) -> Slice |
         task=task,
         rows=rows,
         prompt=PromptOptions(style=args.val_prompt_style, reasoning=args.val_reasoning),
+        # ScoreRS grounding reads boxes in the syntax of the prompt style, as eval.run scores them. METEOR starts a
+        # JVM per call (~10 s): left to eval.run, not paid at every validation.
+        scoring=ScoreOptions(style=args.val_prompt_style or "tinyrs", reasoning=args.val_reasoning, meteor=False),
         batch_size=args.val_batch_size,
         max_new_tokens=args.val_max_new_tokens or max_completion_length,
     )
@@ -129,12 +133,8 @@ def numeric_metrics(prefix: str, metrics: Mapping[str, Any]) -> dict[str, float]
     }
 
 
-def score_slice(task: Any, rows: list[dict]) -> dict[str, float]:
+def score_slice(task: Any, rows: list[dict], options: Any) -> dict[str, float]:
     """Both protocols' numeric metrics of answered rows: `val/<task>/<metric>` (paper), `val/<task>/strict/...`."""
-    from eval.tasks import ScoreOptions
-
-    # METEOR starts a JVM per call (~10 s): left to eval.run, not paid at every validation.
-    options = ScoreOptions(meteor=False)
     return {
         **numeric_metrics(f"val/{task.key}", task.score(rows, "paper", options)),
         **numeric_metrics(f"val/{task.key}/strict", task.score(rows, "strict", options)),
@@ -204,7 +204,7 @@ class BenchmarkValidation(TrainerCallback):
         answered = read_predictions(os.path.join(folder, validation.task.key, PREDICTIONS))
         order = {row["id"]: index for index, row in enumerate(validation.rows)}
         rows = sorted(gather_object(answered) if world > 1 else answered, key=lambda row: order[row["id"]])
-        metrics = score_slice(validation.task, rows)
+        metrics = score_slice(validation.task, rows, validation.scoring)
         logger.info("validation at step %d: %s", step, metrics)
         return metrics
 

@@ -50,17 +50,19 @@ def test_slice_takes_the_first_rows_and_the_run_length(tmp_path):
     found = load_slice(args, 32)
     assert [row["id"] for row in found.rows] == ["0_001.png", "1_001.png", "2_001.png"]
     assert (found.task.key, found.max_new_tokens, found.batch_size) == ("samdata", 32, 8)
-    args.val_max_new_tokens = 5
-    assert load_slice(args, 32).max_new_tokens == 5
+    assert (found.scoring.style, found.scoring.meteor) == ("tinyrs", False)
+    args.val_max_new_tokens, args.val_prompt_style = 5, "qwen2vl"
+    found = load_slice(args, 32)
+    # The prompt style decides the box syntax ScoreRS grounding is scored in, as in eval.run.
+    assert (found.max_new_tokens, found.prompt.style, found.scoring.style) == (5, "qwen2vl", "qwen2vl")
 
 
 def test_scores_both_protocols(tmp_path):
-    from eval.tasks import TASKS
-
-    rows = load_slice(ValidationArguments(val_task="samdata", val_data_root=str(samdata_folder(tmp_path))), 8).rows
+    found = load_slice(ValidationArguments(val_task="samdata", val_data_root=str(samdata_folder(tmp_path))), 8)
+    rows = found.rows
     answers = ["<answer>A missile silo.</answer>", "<answer>no military here</answer>", "<answer>farmland</answer>",
                "<answer>a paramilitary camp</answer>"]  # fmt: skip
-    metrics = score_slice(TASKS["samdata"], [{**row, "prediction": a} for row, a in zip(rows, answers)])
+    metrics = score_slice(found.task, [{**row, "prediction": a} for row, a in zip(rows, answers)], found.scoring)
     # paper: both military sites flagged (the negation counts), one civilian site flagged (substring) -> tp 2, fp 1.
     assert (metrics["val/samdata/tp"], metrics["val/samdata/fp"]) == (2.0, 1.0)
     assert metrics["val/samdata/f1"] == pytest.approx(0.8)
