@@ -38,8 +38,12 @@ def test_score_cli_single_protocol(tmp_path, capsys):
     ]
     path = _write(tmp_path / "p.jsonl", rows)
     assert score.main(["--task", "cls_aid", "--predictions", str(path), "--protocol", "paper"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"accuracy": 1.0, "count": 2}
+    # Every sample right (the paper rule takes an empty answer as right): the interval is the point, [1, 1].
+    assert json.loads(capsys.readouterr().out) == {"accuracy": 1.0, "count": 2, "ci95": {"accuracy": [1.0, 1.0]}}
     assert score.main(["--task", "cls_aid", "--predictions", str(path), "--protocol", "strict"]) == 0
+    # One of two right: resamples score 0, 0.5 or 1 (1/4, 1/2, 1/4), so the 2.5 / 97.5 percentiles are 0 and 1.
+    assert json.loads(capsys.readouterr().out) == {"accuracy": 0.5, "count": 2, "ci95": {"accuracy": [0.0, 1.0]}}
+    assert score.main(["--task", "cls_aid", "--predictions", str(path), "--protocol", "strict", "--resamples", "0"]) == 0
     assert json.loads(capsys.readouterr().out) == {"accuracy": 0.5, "count": 2}
 
 
