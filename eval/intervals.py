@@ -17,7 +17,7 @@ precision, recall, F1 and accuracy.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -78,7 +78,9 @@ class _Resampler:
         full = task.score(rows, protocol, options)
         self.names = [name for name in names if _numeric(full.get(name))]
         self.full = {name: float(full[name]) for name in self.names}
-        self.samples = {name: per_sample_scores(task, rows, protocol, options, name, self.full[name]) for name in self.names}
+        self.samples = {
+            name: per_sample_scores(task, rows, protocol, options, name, self.full[name]) for name in self.names
+        }
 
     def values(self, indices: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
         """name -> one value per index array."""

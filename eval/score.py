@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -55,11 +56,22 @@ def score_rows(
     return result
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m eval.score", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--task", required=True, choices=list(TASKS), metavar="KEY", help="task key (eval.tasks)")
-    parser.add_argument("--predictions", required=True, help="predictions.jsonl")
-    parser.add_argument("--protocol", choices=[*PROTOCOLS, "both"], default="both")
+def read_rows(task: Task, path: str | os.PathLike) -> Predictions:
+    """The rows to score from a predictions file (or, for EarthDial tasks, EarthDial's own result rows); an empty
+    file is a DataError naming it."""
+    # EarthDial tasks also read EarthDial's own result rows (`answer` + its ground-truth fields).
+    earthdial_rows = task.read_results(path) if task.read_results else None
+    if earthdial_rows is None:
+        predictions = read_prediction_file(path)
+    else:  # no ids in EarthDial's rows (a line is a sample): its line numbers are the ids
+        predictions = Predictions(rows=earthdial_rows)
+    if not predictions.rows:
+        raise DataError(path, None, "no prediction rows to score")
+    return predictions
+
+
+def add_scoring_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags that say how answers are parsed (shared with eval.compare)."""
     parser.add_argument(
         "--prompt-style",
         choices=PROMPT_STYLES,
@@ -69,6 +81,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--reasoning", action="store_true", help="predictions made in reasoning mode (rs_vg, qwen2vl)")
     parser.add_argument("--box-frame", choices=BOX_FRAMES, default="pixels", help="GeoVLM box answers' frame")
     parser.add_argument("--no-meteor", action="store_true", help="skip METEOR (JVM) for GeoVLM captioning")
+
+
+def score_options(args: argparse.Namespace) -> ScoreOptions:
+    return ScoreOptions(
+        style=args.prompt_style or "tinyrs",
+        reasoning=args.reasoning,
+        box_frame=args.box_frame,
+        meteor=not args.no_meteor,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m eval.score", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--task", required=True, choices=list(TASKS), metavar="KEY", help="task key (eval.tasks)")
+    parser.add_argument("--predictions", required=True, help="predictions.jsonl")
+    parser.add_argument("--protocol", choices=[*PROTOCOLS, "both"], default="both")
+    add_scoring_arguments(parser)
     add_interval_arguments(parser)
     return parser
 
@@ -94,22 +123,10 @@ def main(argv: list[str] | None = None) -> int:
     if task.kind == "bbox" and args.prompt_style is None:
         print("error: --prompt-style is required to parse grounding answers (SPEC 6.2)", file=sys.stderr)  # noqa: T201
         return 2
-    options = ScoreOptions(
-        style=args.prompt_style or "tinyrs",
-        reasoning=args.reasoning,
-        box_frame=args.box_frame,
-        meteor=not args.no_meteor,
-    )
+    options = score_options(args)
     try:
-        # EarthDial tasks also read EarthDial's own result rows (`answer` + its ground-truth fields).
-        earthdial_rows = task.read_results(args.predictions) if task.read_results else None
-        if earthdial_rows is None:
-            predictions = read_prediction_file(args.predictions)
-        else:  # no ids in EarthDial's rows (a line is a sample): its line numbers are the ids
-            predictions = Predictions(rows=earthdial_rows)
+        predictions = read_rows(task, args.predictions)
         rows = predictions.rows
-        if not rows:
-            raise DataError(args.predictions, None, "no prediction rows to score")
         protocols = PROTOCOLS if args.protocol == "both" else (args.protocol,)
         scored = score_rows(task, rows, options, protocols, args.resamples, args.bootstrap_seed)
     except KeyError as exc:
