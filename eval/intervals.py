@@ -16,6 +16,7 @@ precision, recall, F1 and accuracy.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 
@@ -74,6 +75,8 @@ class _Resampler:
     """One metric's value on row multisets given by index arrays: by the per-sample shortcut or by rescoring."""
 
     def __init__(self, task: Task, rows: Sequence[Row], protocol: str, options: ScoreOptions, names: Sequence[str]):
+        if "meteor" not in names:  # METEOR (a JVM or NLTK per call) only when it is a metric asked for
+            options = dataclasses.replace(options, meteor=False)
         self.task, self.rows, self.protocol, self.options = task, rows, protocol, options
         full = task.score(rows, protocol, options)
         self.names = [name for name in names if _numeric(full.get(name))]

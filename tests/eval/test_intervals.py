@@ -253,3 +253,21 @@ def test_compare_cli_names_an_unmatched_sample(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "note: 1 samples in one file only were skipped" in err
     assert "compared 19 paired samples" in err
+
+
+def test_intervals_skip_meteor_unless_it_is_asked_for(monkeypatch):
+    from eval.tasks import geovlm
+
+    def no_jvm(*args):
+        raise AssertionError("METEOR was started for an interval that does not need it")
+
+    monkeypatch.setattr(geovlm, "meteor", no_jvm)
+    rows = [
+        {"id": str(i), "image": f"{i}.jpg", "question": "q", "answer": "a red roof near a road",
+         "prediction": "a red roof" if i % 2 else "a green field"}
+        for i in range(6)
+    ]  # fmt: skip
+    task = TASKS["geovlm_captioning"]
+    intervals = bootstrap_intervals(task, rows, "paper", ScoreOptions(meteor=True), ("rouge_l",), resamples=50)
+    low, high = intervals["rouge_l"]
+    assert 0 <= low < task.score(rows, "paper", ScoreOptions(meteor=False))["rouge_l"] < high
