@@ -10,6 +10,9 @@ protocol, GeoVLM's per-sample F1 / ROUGE / AP means), resampling the vector of s
 distribution as rescoring the rows, at numpy speed. `per_sample_scores` decides this by checking the identity on the
 full set and on two resamples, never from a metric's name.
 
+Cost: a rescored metric whose resamples would take over RESCORING_BUDGET_S (timed on the first one) is left out of
+`ci95` with a warning naming it; eval.compare, asked for one comparison, has no such limit.
+
 Which metrics get intervals: the ones reports show (`reported_metrics`): a task's headline metric, and for SAMData
 precision, recall, F1 and accuracy.
 """
@@ -17,14 +20,21 @@ precision, recall, F1 and accuracy.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
+import time
 from collections.abc import Sequence
 
 import numpy as np
 
 from .tasks import Row, ScoreOptions, Task
 
+logger = logging.getLogger("eval.intervals")
+
 DEFAULT_RESAMPLES = 1000
+# Scoring runs in eval.run after generation: a metric whose resamples would take longer than this to rescore (a
+# slow scorer on a large test set) gets no interval, with a warning, rather than holding the run for hours.
+RESCORING_BUDGET_S = 300.0
 DEFAULT_SEED = 0
 LEVEL = 0.95
 # The metrics that sum a task up besides its headline (SAMChat's paper reports all four for SAMData).
@@ -85,13 +95,34 @@ class _Resampler:
             name: per_sample_scores(task, rows, protocol, options, name, self.full[name]) for name in self.names
         }
 
-    def values(self, indices: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
-        """name -> one value per index array."""
+    def values(self, indices: Sequence[np.ndarray], budget: float | None = None) -> dict[str, np.ndarray]:
+        """name -> one value per index array. With a `budget` (seconds), metrics whose rescoring would take longer
+        (timed on the first resample) are left out with a warning, and out of `self.names`."""
         out: dict[str, np.ndarray] = {}
         rescored = [name for name in self.names if self.samples[name] is None]
         if rescored:
-            scored = [self.task.score([self.rows[i] for i in index], self.protocol, self.options) for index in indices]
-            out.update({name: np.asarray([float(m[name]) for m in scored]) for name in rescored})
+            start = time.perf_counter()
+            scored = [self.task.score([self.rows[i] for i in indices[0]], self.protocol, self.options)]
+            estimate = (time.perf_counter() - start) * len(indices)
+            if budget is not None and estimate > budget:
+                logger.warning(
+                    "%s (%s protocol): no interval for %s: rescoring %d resamples of %d rows would take about %.0f s "
+                    "(over %.0f s); fewer --resamples bring it under",
+                    self.task.key,
+                    self.protocol,
+                    ", ".join(rescored),
+                    len(indices),
+                    len(self.rows),
+                    estimate,
+                    budget,
+                )
+                self.names = [name for name in self.names if name not in rescored]
+            else:
+                rest = indices[1:]
+                scored += [
+                    self.task.score([self.rows[i] for i in index], self.protocol, self.options) for index in rest
+                ]
+                out.update({name: np.asarray([float(m[name]) for m in scored]) for name in rescored})
         stacked = np.stack(indices)
         for name in self.names:
             if self.samples[name] is not None:
@@ -112,12 +143,14 @@ def bootstrap_intervals(
     names: Sequence[str],
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = DEFAULT_SEED,
+    budget: float | None = RESCORING_BUDGET_S,
 ) -> dict[str, list[float]]:
-    """{metric: [low, high]}, the 95% percentile bootstrap interval of each numeric metric in `names`."""
+    """{metric: [low, high]}, the 95% percentile bootstrap interval of each numeric metric in `names`; a metric
+    whose rescoring would take longer than `budget` seconds is left out with a warning (None: no limit)."""
     if resamples < 1:
         raise ValueError(f"resamples must be at least 1, got {resamples}")
     resampler = _Resampler(task, rows, protocol, options, names)
-    values = resampler.values(draw_indices(len(rows), resamples, seed))
+    values = resampler.values(draw_indices(len(rows), resamples, seed), budget)
     return {name: percentile_interval(values[name]) for name in resampler.names}
 
 

@@ -271,3 +271,13 @@ def test_intervals_skip_meteor_unless_it_is_asked_for(monkeypatch):
     intervals = bootstrap_intervals(task, rows, "paper", ScoreOptions(meteor=True), ("rouge_l",), resamples=50)
     low, high = intervals["rouge_l"]
     assert 0 <= low < task.score(rows, "paper", ScoreOptions(meteor=False))["rouge_l"] < high
+
+
+def test_a_metric_too_slow_to_rescore_gets_no_interval_and_a_warning(caplog):
+    rows = samdata_rows({f"{c}_{i}.png": "military" if i % 2 else "fields" for c in "012" for i in range(4)})
+    names = ("f1", "accuracy")
+    with caplog.at_level("WARNING", logger="eval.intervals"):
+        intervals = bootstrap_intervals(SAMDATA, rows, "strict", OPTIONS, names, resamples=100, budget=0.0)
+    assert set(intervals) == {"accuracy"}  # a sample mean: resampled from its per-sample scores, no rescoring
+    assert "samdata (strict protocol): no interval for f1: rescoring 100 resamples of 12 rows" in caplog.text
+    assert set(bootstrap_intervals(SAMDATA, rows, "strict", OPTIONS, names, resamples=100, budget=None)) == set(names)
