@@ -5,6 +5,11 @@ Paper numbers (SPEC 9) are only the ones available here: SAMChat-R1's SAMData pr
 GeoVLM-R1's README figures that have a ScoreRS counterpart (AID, WHU-RS19, RSVQA-LR / -HR averages). They are
 attached to a paper model named with `--paper-model`; GeoVLM-R1's own test splits may differ from ScoreRS's.
 Everything else says "not published here".
+
+Intervals: where metrics.json has them (`ci95`, eval.intervals), each figure is followed by its 95% bootstrap
+interval over the test samples, and a published figure is checked against the interval of the paper protocol (the
+paper's own scorer): "yes" when it lies inside, "no" when outside ("> 0.80" is inside when the interval reaches
+above 0.80), "-" when there is no interval or no published number.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from .intervals import reported_metrics
 from .tasks import PROTOCOLS, TASKS
 
 NOT_PUBLISHED = "not published here"
@@ -61,10 +67,7 @@ def table_rows(metrics: Mapping) -> list[tuple[str, str, object, object, int]]:
     tasks = metrics.get("tasks", {})
     rows = []
     for key, result in tasks.items():
-        names = [headline(key)]
-        if key == "samdata":
-            names = ["precision", "recall", "f1", "accuracy"]
-        for name in names:
+        for name in reported_metrics(key, headline(key)):
             rows.append((key, name, result["paper"].get(name), result["strict"].get(name), result.get("errors", 0)))
     for name, (members, metric) in AVERAGES.items():
         if all(m in tasks for m in members):
@@ -72,6 +75,32 @@ def table_rows(metrics: Mapping) -> list[tuple[str, str, object, object, int]]:
             errors = sum(tasks[m].get("errors", 0) for m in members)
             rows.append((name, metric, values["paper"], values["strict"], errors))
     return rows
+
+
+def interval(metrics: Mapping, task: str, protocol: str, name: str) -> list[float] | None:
+    """The [low, high] of a task's metric under a protocol in metrics.json, None where none was computed."""
+    result = metrics.get("tasks", {}).get(task, {})
+    return (result.get(protocol) or {}).get("ci95", {}).get(name)
+
+
+def with_interval(value: object, bounds: list[float] | None) -> str:
+    """A figure and, when there is one, its interval: `0.8100 [0.7300, 0.8800]`."""
+    return _fmt(value) if bounds is None else f"{_fmt(value)} [{bounds[0]:.4f}, {bounds[1]:.4f}]"
+
+
+def paper_inside(published: str, bounds: list[float] | None) -> str:
+    """Whether a published figure ("0.98", "> 0.80", "< 0.1") is consistent with our interval: yes / no / -."""
+    if bounds is None or published == NOT_PUBLISHED:
+        return "-"
+    text = published.strip()
+    try:
+        if text.startswith(">"):
+            return "yes" if bounds[1] > float(text[1:]) else "no"
+        if text.startswith("<"):
+            return "yes" if bounds[0] < float(text[1:]) else "no"
+        return "yes" if bounds[0] <= float(text) <= bounds[1] else "no"
+    except ValueError:  # a figure that is not a number (a range in words): nothing to check
+        return "-"
 
 
 def markdown(metrics: Mapping) -> str:
@@ -87,12 +116,19 @@ def markdown(metrics: Mapping) -> str:
         "samples left out as upstream lost them. Strict: exact matching, unparseable and failed samples count as "
         "wrong. Errors: samples whose image could not be read or whose generation failed (never dropped silently).",
         "",
-        "| task | metric | ours (paper protocol) | ours (strict) | paper | errors |",
-        "|---|---|---|---|---|---|",
+        'Figures in brackets: 95% bootstrap intervals over the test samples (eval.intervals); "paper inside": '
+        "whether the paper's figure lies inside our paper-protocol interval.",
+        "",
+        "| task | metric | ours (paper protocol) | ours (strict) | paper | paper inside | errors |",
+        "|---|---|---|---|---|---|---|",
     ]
     for task, name, ours, strict, errors in table_rows(metrics):
         published = paper.get((task, name), NOT_PUBLISHED)
-        lines.append(f"| {task} | {name} | {_fmt(ours)} | {_fmt(strict)} | {published} | {errors} |")
+        bounds = {p: interval(metrics, task, p, name) for p in PROTOCOLS}
+        lines.append(
+            f"| {task} | {name} | {with_interval(ours, bounds['paper'])} | {with_interval(strict, bounds['strict'])} "
+            f"| {published} | {paper_inside(published, bounds['paper'])} | {errors} |"
+        )
     failed = {key: t for key, t in metrics.get("tasks", {}).items() if t.get("errors")}
     if failed:
         lines += [

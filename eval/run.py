@@ -30,7 +30,7 @@ from common.provenance import CARD_FILE, add_eval_to_card, read_run_record
 from .backends import BACKENDS, MODEL_FLAGS, add_model_arguments, load_backend, model_options
 from .generate import GenerationSummary, generate_task, read_predictions, write_json_atomic
 from .report import PAPER_NUMBERS, headline, write_report
-from .score import score_rows
+from .score import add_interval_arguments, score_rows
 from .tasks import BOX_FRAMES, PROMPT_STYLES, PromptOptions, ScoreOptions, resolve_tasks
 from .tasks.base import MissingDataError
 
@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-meteor", action="store_true", help="skip METEOR (JVM) for GeoVLM captioning")
     parser.add_argument("--paper-model", choices=sorted(PAPER_NUMBERS), default=None, help="paper numbers to show")
     parser.add_argument("--no-report", action="store_true", help="metrics.json only (no report.md / plots)")
+    add_interval_arguments(parser)  # --resamples, --bootstrap-seed: the ci95 intervals beside each protocol's metrics
     parser.add_argument("--log-level", "--log_level", default="INFO")
     return parser
 
@@ -92,6 +93,8 @@ def run(args: argparse.Namespace) -> dict:
             "--prompt-style is required for ScoreRS tasks (tinyrs, qwen2vl_instruct or qwen2vl, SPEC 6.2); "
             "upstream guessed it from the model path"
         )
+    if args.resamples < 0:
+        raise ValueError("--resamples must be 0 (no intervals) or more")
     for flag in ("limit", "max_new_tokens"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise ValueError(f"--{flag.replace('_', '-')} must be at least 1")
@@ -172,7 +175,7 @@ def run(args: argparse.Namespace) -> dict:
             force=args.force,
         )
         predictions = read_predictions(output_dir / task.key / "predictions.jsonl")
-        result = score_rows(task, predictions, score_options)
+        result = score_rows(task, predictions, score_options, resamples=args.resamples, seed=args.bootstrap_seed)
         result.update(
             predictions=f"{task.key}/predictions.jsonl",
             max_new_tokens=max_new_tokens,

@@ -6,6 +6,15 @@
 
 scripts/reproduce_{samchat,tinyrs,geovlm}.sh are thin wrappers around this file.
 
+Seed sweeps: `--seeds 0,1,2` trains and evaluates the pipeline once per seed, in OUTPUT_ROOT/seed<N>/ (training
+stages get `--seed N`; the recipes' own seed is 42, so `--seeds 42` is the paper's run), then writes one table over
+the seeds, OUTPUT_ROOT/seeds.md (and seeds.json): per evaluation, task, metric and protocol the mean, min-max and
+pooled 95% interval beside the paper's number (eval.seeds). On SLURM each stage is one job array whose task ids are
+the seeds (`--array=0,1,2`; the sbatch scripts put the task id where the arguments say {seed}), each task waiting
+for the same seed's task of the stages before it (`aftercorr`), and a last job writes the table once every array has
+ended (`afterany`: seeds that failed are left out, and the table says how many seeds each figure has). With
+`--local` the seeds run in turn. `--aggregate` only writes the table from the finished evaluations.
+
 Each pipeline is a list of stages (a recipe plus the overrides that wire it to the data and to the previous stage's
 checkpoint). A stage whose output is complete is skipped, so rerunning the same command resumes the pipeline; a stage
 that was interrupted resumes from its latest checkpoint (the trainers look for `checkpoint-*` in output_dir).
@@ -21,11 +30,12 @@ EarthDial's training shards and its evaluation EarthDial-Bench, both from DATA/E
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -44,6 +54,9 @@ SBATCH = {
     "eval": "scripts/slurm/eval.sbatch",
 }
 MODULE = {"sft": "sft.train", "grpo": "grpo.train", "grpo_stages": "grpo.stages", "eval": "eval.run"}
+# Where a job array's task id (the seed) goes in a stage's arguments; the sbatch scripts replace it.
+SEED_TOKEN = "{seed}"
+SEEDS_TABLE = "seeds.md"
 
 
 @dataclass(frozen=True)
@@ -163,13 +176,15 @@ class Context:
     out: str
     samdata_grpo: str
     overrides: dict[str, list[str]] = field(default_factory=dict)
+    seed: str | None = None  # a seed sweep's seed: a number, or SEED_TOKEN in a SLURM job array
 
     def stage_dir(self, name: str) -> str:
         return f"{self.out}/{name}"
 
     def expand(self, text: str) -> str:
         for name in _all_stage_names():
-            text = text.replace(f"{{stage:{name}}}", self.stage_dir(name))
+            # Escaped: a seed sweep's output root holds the literal {seed} that the job array fills in.
+            text = text.replace(f"{{stage:{name}}}", self.stage_dir(name).replace("{", "{{").replace("}", "}}"))
         return text.format(data=self.data, out=self.out, samdata_grpo=self.samdata_grpo)
 
 
@@ -178,11 +193,14 @@ def _all_stage_names() -> list[str]:
 
 
 def stage_argv(stage: Stage, ctx: Context) -> list[str]:
-    """The arguments after the module name: recipe, wiring overrides, the user's extra overrides, output folder."""
+    """The arguments after the module name: recipe, wiring overrides, the user's extra overrides, output folder
+    (and, in a seed sweep, the training seed)."""
     argv = ["--config", stage.config] if stage.config else []
     argv += [ctx.expand(a) for a in stage.args]
     if stage.kind != "eval":
         argv += ["--output_dir", ctx.stage_dir(stage.name)]
+        if ctx.seed is not None:
+            argv += ["--seed", ctx.seed]
     argv += ctx.overrides.get(stage.kind.split("_")[0], [])
     return argv
 
@@ -194,10 +212,17 @@ def local_command(stage: Stage, ctx: Context, gpus: int) -> list[str]:
     return [PYTHON, "-m", "torch.distributed.run", f"--nproc_per_node={gpus}", "-m", module, *stage_argv(stage, ctx)]
 
 
-def sbatch_command(stage: Stage, ctx: Context, dependencies: list[str]) -> list[str]:
-    cmd = ["sbatch", "--parsable", f"--job-name=rs-r1-{stage.name}", f"--output={ctx.out}/logs/%x-%j.out"]
+def sbatch_command(
+    stage: Stage, ctx: Context, dependencies: list[str], seeds: list[int] | None = None, logs: str | None = None
+) -> list[str]:
+    """sbatch for one stage; with seeds, a job array over them whose tasks wait for the same seed's dependencies."""
+    cmd = ["sbatch", "--parsable", f"--job-name=rs-r1-{stage.name}"]
+    if seeds is None:
+        cmd.append(f"--output={ctx.out}/logs/%x-%j.out")
+    else:
+        cmd += [f"--output={logs}/%x-%A_%a.out", "--array=" + ",".join(map(str, seeds))]
     if dependencies:
-        cmd.append("--dependency=afterok:" + ":".join(dependencies))
+        cmd.append(f"--dependency={'afterok' if seeds is None else 'aftercorr'}:" + ":".join(dependencies))
     return [*cmd, SBATCH[stage.kind], MODULE[stage.kind], *stage_argv(stage, ctx)]
 
 
@@ -217,6 +242,49 @@ def plan(stages: list[Stage], only: set[str] | None) -> list[Stage]:
     return [s for s in stages if only is None or s.name in only]
 
 
+def parse_seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise SystemExit(f"--seeds takes comma-separated non-negative integers, got {text!r}") from None
+    if not seeds or any(seed < 0 for seed in seeds) or len(set(seeds)) != len(seeds):
+        raise SystemExit(f"--seeds takes distinct non-negative integers (SLURM array ids), got {text!r}")
+    return seeds
+
+
+def seed_context(ctx: Context, root: str, seed: int | str) -> Context:
+    return replace(ctx, out=f"{root}/seed{seed}", seed=str(seed))
+
+
+def aggregate_seeds(pipeline: str, ctx: Context, root: str, seeds: list[int]) -> Path:
+    """OUTPUT_ROOT/seeds.md and seeds.json: every evaluation stage's figures over the seeds that finished it."""
+    if str(REPO) not in sys.path:  # run as a script: the project's packages are beside scripts/
+        sys.path.insert(0, str(REPO))
+    from eval import seeds as seed_stats
+
+    sections, tables = [], {}
+    for stage in (s for s in PIPELINES[pipeline] if s.kind == "eval"):
+        per_seed, paper_model = {}, None
+        for seed in seeds:
+            path = Path(seed_context(ctx, root, seed).expand(stage.args[stage.args.index("--output-dir") + 1]))
+            if (path / "metrics.json").is_file():
+                per_seed[f"seed {seed}"] = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
+                paper_model = per_seed[f"seed {seed}"].get("paper_model")
+        if not per_seed:
+            sections.append(f"## {stage.name}\n\nno seed has finished this evaluation.\n")
+            continue
+        rows = seed_stats.aggregate(per_seed, paper_model)
+        tables[stage.name] = rows
+        title = f"{stage.name} ({len(per_seed)} of {len(seeds)} seeds: {', '.join(per_seed)})"
+        sections.append(seed_stats.markdown(rows, title))
+    out = Path(root)
+    out.mkdir(parents=True, exist_ok=True)
+    header = f"# {pipeline}: figures over seeds {', '.join(map(str, seeds))}\n\n{seed_stats.EXPLANATION}\n\n"
+    (out / SEEDS_TABLE).write_text(header + "\n".join(sections), encoding="utf-8")
+    (out / "seeds.json").write_text(json.dumps(tables, indent=2), encoding="utf-8")
+    return out / SEEDS_TABLE
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("pipeline", choices=sorted(PIPELINES))
@@ -227,15 +295,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gpus", type=int, default=4, help="GPUs per node for --local training stages")
     parser.add_argument("--dry-run", action="store_true", help="print the exact commands and run nothing")
     parser.add_argument("--only", help="comma-separated stage names to run (others are assumed done or skipped)")
+    parser.add_argument("--seeds", help="comma-separated training seeds: one run each, then one table (see above)")
+    parser.add_argument("--aggregate", action="store_true", help="with --seeds: only write the table over the seeds")
     for kind in ("sft", "grpo", "eval"):
         parser.add_argument(
             f"--{kind}-args", default="", help=f"extra arguments appended to every {kind} stage (quoted string)"
         )
     args = parser.parse_args(argv)
+    seeds = parse_seeds(args.seeds) if args.seeds is not None else None
+    if args.aggregate and seeds is None:
+        parser.error("--aggregate needs --seeds")
     # Paths are the caller's: resolved against the directory the command was typed in, before moving to the
     # repository (the recipes and launchers are named relative to it).
     data_root, output_root = os.path.abspath(args.data_root), os.path.abspath(args.output_root)
-    if not args.dry_run and not os.path.isdir(data_root):
+    if not args.dry_run and not args.aggregate and not os.path.isdir(data_root):
         parser.error(f"--data-root {args.data_root}: no such folder ({data_root})")
 
     ctx = Context(
@@ -245,10 +318,50 @@ def main(argv: list[str] | None = None) -> int:
         overrides={k: shlex.split(getattr(args, f"{k}_args")) for k in ("sft", "grpo", "eval")},
     )
     only = set(args.only.split(",")) if args.only else None
-    job_ids: dict[str, str] = {}
     os.chdir(REPO)
-    for stage in plan(PIPELINES[args.pipeline], only):
-        if not args.dry_run and is_done(stage, ctx):
+    stages = plan(PIPELINES[args.pipeline], only)
+    if seeds is None:
+        launch(stages, ctx, args)
+        return 0
+    if args.aggregate:
+        print(f"# table over the seeds: {aggregate_seeds(args.pipeline, ctx, output_root, seeds)}")
+        return 0
+    if args.local:
+        for seed in seeds:
+            print(f"# seed {seed} -> {output_root}/seed{seed}", flush=True)
+            launch(stages, seed_context(ctx, output_root, seed), args)
+        if not args.dry_run:
+            print(f"# table over the seeds: {aggregate_seeds(args.pipeline, ctx, output_root, seeds)}")
+        return 0
+    job_ids = launch(stages, seed_context(ctx, output_root, SEED_TOKEN), args, seeds=seeds, root=output_root)
+    # The table, once every array has ended (afterany: a failed seed is left out, not a table never written).
+    table = [PYTHON, "scripts/reproduce.py", args.pipeline, "--data-root", data_root, "--output-root", output_root,
+             "--seeds", args.seeds, "--aggregate"]  # fmt: skip
+    cmd = ["sbatch", "--parsable", f"--job-name=rs-r1-{args.pipeline}-seeds", f"--output={output_root}/logs/%x-%j.out"]
+    if job_ids:
+        cmd.append("--dependency=afterany:" + ":".join(job_ids.values()))
+    submit([*cmd, f"--wrap={shlex.join(table)}"], args.dry_run, output_root, "<seeds table>")
+    return 0
+
+
+def submit(cmd: list[str], dry_run: bool, root: str, placeholder: str) -> str:
+    """Print an sbatch command and submit it (dry run: nothing); returns its job id."""
+    print(shlex.join(cmd), flush=True)
+    if dry_run:
+        return placeholder
+    Path(root, "logs").mkdir(parents=True, exist_ok=True)
+    return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def launch(
+    stages: list[Stage], ctx: Context, args: argparse.Namespace, seeds: list[int] | None = None, root: str = ""
+) -> dict[str, str]:
+    """Run (--local) or submit the stages that are not complete; returns the SLURM job ids by stage."""
+    job_ids: dict[str, str] = {}
+    for stage in stages:
+        # A seed sweep on SLURM: one array task per seed this stage is not complete for.
+        todo = seeds and [seed for seed in seeds if args.dry_run or not is_done(stage, seed_context(ctx, root, seed))]
+        if not args.dry_run and (is_done(stage, ctx) if seeds is None else not todo):
             print(f"# {stage.name}: complete, skipped ({ctx.stage_dir(stage.name)})")
             continue
         if stage.notes:
@@ -260,14 +373,9 @@ def main(argv: list[str] | None = None) -> int:
                 subprocess.run(cmd, check=True)
             continue
         deps = [job_ids[d] for d in stage.after if d in job_ids]
-        cmd = sbatch_command(stage, ctx, deps)
-        print(shlex.join(cmd), flush=True)
-        if args.dry_run:
-            job_ids[stage.name] = f"<{stage.name}>"
-        else:
-            Path(ctx.out, "logs").mkdir(parents=True, exist_ok=True)
-            job_ids[stage.name] = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
-    return 0
+        cmd = sbatch_command(stage, ctx, deps, todo or None, f"{root}/logs")
+        job_ids[stage.name] = submit(cmd, args.dry_run, ctx.out if seeds is None else root, f"<{stage.name}>")
+    return job_ids
 
 
 if __name__ == "__main__":

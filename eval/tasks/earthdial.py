@@ -30,6 +30,7 @@ so EarthDial's or GeoVLM-R1's released outputs can be rescored.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -413,8 +414,13 @@ def _score_cls(pairs: list[tuple[Row, str]], paper: bool, multilabel: bool) -> d
     return {"accuracy": ed.mean(values)}
 
 
+# The bootstrap intervals (eval.intervals) rescore the average over question types a thousand times: tokenize each
+# answer pair once (NLTK's tokenizer is most of the cost).
+_cached_token_recall = functools.lru_cache(maxsize=1 << 16)(ed.token_recall)
+
+
 def _score_vqa(pairs: list[tuple[Row, str]], paper: bool) -> dict:
-    score = ed.token_recall if paper else (lambda reference, candidate: exact_match(candidate, reference))
+    score = _cached_token_recall if paper else (lambda reference, candidate: exact_match(candidate, reference))
     return ed.vqa_scores(((row["answer"], answer, row.get("vqa_type", "")) for row, answer in pairs), score)
 
 

@@ -12,6 +12,7 @@ first character of the file name: "0" (easy) and "1" (hard) are military sites, 
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterable, Sequence
 
@@ -39,6 +40,12 @@ def predicted_positive(prediction: str, protocol: str = "paper", keywords: Itera
     >>> predicted_positive("There are no military structures.", "strict")
     False
     """
+    return _predicted_positive(prediction, protocol, tuple(keywords))
+
+
+# The bootstrap intervals (eval.intervals) rescore every resampled row a thousand times: parse each caption once.
+@functools.lru_cache(maxsize=1 << 16)
+def _predicted_positive(prediction: str, protocol: str, keywords: tuple[str, ...]) -> bool:
     text = caption_text(prediction)
     if protocol == "paper":
         return contains_keyword(text, keywords)

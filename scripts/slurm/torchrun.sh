@@ -15,6 +15,11 @@ if [[ $# -eq 0 ]]; then
   exit 2
 fi
 
+# A seed sweep (scripts/reproduce.py --seeds) submits job arrays whose task ids are the seeds: {seed} in the
+# arguments becomes this task's.
+if [[ -n "${SLURM_ARRAY_TASK_ID:-}" ]]; then
+  set -- "${@//\{seed\}/$SLURM_ARRAY_TASK_ID}"
+fi
 MODULE=$STAGE.train
 ARGS=()
 if [[ "$1" == *.* ]]; then

@@ -418,10 +418,10 @@ def test_report_prints_geovlm_r1_paper_numbers_beside_ours():
     from eval.report import markdown
 
     result = {"paper": {"accuracy": 0.5}, "strict": {"accuracy": 0.25}, "errors": 0, "samples": 2}
-    vqa = {"paper": {"average": 0.9}, "strict": {"average": 0.8}, "errors": 0, "samples": 2}
+    vqa = {"paper": {"average": 0.9, "ci95": {"average": [0.85, 0.95]}}, "strict": {"average": 0.8}, "errors": 0}
     text = markdown({"paper_model": "geovlm_r1", "tasks": {"earthdial_aid": result, "earthdial_rsvqa_lr": vqa}})
-    assert "| earthdial_aid | accuracy | 0.5000 | 0.2500 | 0.8846 | 0 |" in text
-    assert "| earthdial_rsvqa_lr | average | 0.9000 | 0.8000 | 0.9266 | 0 |" in text
+    assert "| earthdial_aid | accuracy | 0.5000 | 0.2500 | 0.8846 | - | 0 |" in text  # no interval: nothing to check
+    assert "| earthdial_rsvqa_lr | average | 0.9000 [0.8500, 0.9500] | 0.8000 | 0.9266 | yes | 0 |" in text
 
 
 def test_reasoning_asks_with_the_system_prompt_grpo_trains_under():

@@ -9,6 +9,8 @@ import pytest
 
 from eval import run as eval_run
 from eval.generate import read_predictions
+from eval.score import score_rows
+from eval.tasks import TASKS, ScoreOptions
 
 MAX_NEW_TOKENS = "24"  # the random tiny model never stops by itself
 
@@ -101,6 +103,13 @@ def test_results_files(tiny_model_dir, synthetic_dir, tmp_path):
     assert (task["samples"], task["errors"], task["max_new_tokens"]) == (4, 0, 24)
     assert set(task["paper"]) >= {"tp", "fp", "tn", "fn", "precision", "recall", "f1", "accuracy", "per_category"}
     assert sum(c["total"] for c in task["strict"]["per_category"].values()) == 4
+    # The intervals beside each protocol's metrics are the seeded bootstrap's, exactly as eval.score computes them.
+    rescored = score_rows(TASKS["samdata"], read_predictions(out / "samdata" / "predictions.jsonl"), ScoreOptions(),
+                          resamples=1000)  # fmt: skip
+    for protocol in ("paper", "strict"):
+        assert set(task[protocol]["ci95"]) == {"precision", "recall", "f1", "accuracy"}
+        assert task[protocol]["ci95"] == rescored[protocol]["ci95"]
+        assert all(0 <= low <= high <= 1 for low, high in task[protocol]["ci95"].values())
     assert "| samdata | f1 |" in (out / "report.md").read_text()
     assert (out / "tasks.png").is_file() and (out / "samdata_confusion.png").is_file()
 

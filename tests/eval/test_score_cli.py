@@ -38,8 +38,14 @@ def test_score_cli_single_protocol(tmp_path, capsys):
     ]
     path = _write(tmp_path / "p.jsonl", rows)
     assert score.main(["--task", "cls_aid", "--predictions", str(path), "--protocol", "paper"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"accuracy": 1.0, "count": 2}
+    # Every sample right (the paper rule takes an empty answer as right): the interval is the point, [1, 1].
+    assert json.loads(capsys.readouterr().out) == {"accuracy": 1.0, "count": 2, "ci95": {"accuracy": [1.0, 1.0]}}
     assert score.main(["--task", "cls_aid", "--predictions", str(path), "--protocol", "strict"]) == 0
+    # One of two right: resamples score 0, 0.5 or 1 (1/4, 1/2, 1/4), so the 2.5 / 97.5 percentiles are 0 and 1.
+    assert json.loads(capsys.readouterr().out) == {"accuracy": 0.5, "count": 2, "ci95": {"accuracy": [0.0, 1.0]}}
+    assert (
+        score.main(["--task", "cls_aid", "--predictions", str(path), "--protocol", "strict", "--resamples", "0"]) == 0
+    )
     assert json.loads(capsys.readouterr().out) == {"accuracy": 0.5, "count": 2}
 
 
@@ -89,15 +95,47 @@ def _metrics(f1, paper_model=None):
 
 def test_report_markdown_and_plots(tmp_path):
     text = markdown(_metrics(0.6667, paper_model="samchat_r1"))
-    assert "| samdata | precision | 1.0000 | 1.0000 | 0.98 | 1 |" in text
-    assert "| samdata | recall | 0.5000 | 0.5000 | > 0.80 | 1 |" in text
-    assert "| vqa_LR-comp | accuracy | 0.5000 | 0.2500 | not published here | 0 |" in text
-    assert "| RSVQA-LR average | accuracy | 0.6000 | 0.4000 | not published here | 0 |" in text
+    # No ci95 in these metrics (an older metrics.json, or --resamples 0): bare figures, nothing to check against.
+    assert "| samdata | precision | 1.0000 | 1.0000 | 0.98 | - | 1 |" in text
+    assert "| samdata | recall | 0.5000 | 0.5000 | > 0.80 | - | 1 |" in text
+    assert "| vqa_LR-comp | accuracy | 0.5000 | 0.2500 | not published here | - | 0 |" in text
+    assert "| RSVQA-LR average | accuracy | 0.6000 | 0.4000 | not published here | - | 0 |" in text
     assert "- samdata: 1 of 3: image unreadable: /x/2_c.png" in text
     paths = write_report(_metrics(0.5), tmp_path)
     assert [p.name for p in paths] == ["report.md", "tasks.png", "samdata_confusion.png"]
     assert all(p.stat().st_size > 1000 for p in paths[1:])
     assert (tmp_path / "tasks.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_shows_intervals_and_whether_the_papers_figure_lies_inside():
+    metrics = _metrics(0.6667, paper_model="samchat_r1")
+    samdata = metrics["tasks"]["samdata"]
+    samdata["paper"] = {**samdata["paper"], "ci95": {"precision": [0.9, 1.0], "recall": [0.2, 0.75]}}
+    samdata["strict"] = {**samdata["strict"], "ci95": {"precision": [0.5, 1.0]}}
+    text = markdown(metrics)
+    assert "| samdata | precision | 1.0000 [0.9000, 1.0000] | 1.0000 [0.5000, 1.0000] | 0.98 | yes | 1 |" in text
+    # "> 0.80" against [0.2, 0.75]: no value of the interval exceeds the bound.
+    assert "| samdata | recall | 0.5000 [0.2000, 0.7500] | 0.5000 | > 0.80 | no | 1 |" in text
+
+
+@pytest.mark.parametrize(
+    ("published", "bounds", "expected"),
+    [
+        ("0.98", [0.9, 1.0], "yes"),
+        ("0.98", [0.9, 0.97], "no"),
+        ("0.9", [0.9, 0.95], "yes"),  # the ends belong to the interval
+        ("> 0.80", [0.7, 0.81], "yes"),
+        ("> 0.80", [0.7, 0.8], "no"),
+        ("< 0.1", [0.05, 0.2], "yes"),
+        ("0.98", None, "-"),
+        ("not published here", [0.0, 1.0], "-"),
+        ("about a half", [0.0, 1.0], "-"),
+    ],
+)
+def test_paper_inside(published, bounds, expected):
+    from eval.report import paper_inside
+
+    assert paper_inside(published, bounds) == expected
 
 
 def test_a_new_family_brings_its_headline_metric_in_its_task_record(monkeypatch):

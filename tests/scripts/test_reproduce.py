@@ -133,3 +133,66 @@ def test_shell_wrapper_keeps_the_callers_directory(tmp_path):
         capture_output=True, text=True, check=True, cwd=tmp_path,
     )  # fmt: skip
     assert f"--output_dir {tmp_path}/o/geovlm_r1" in out.stdout
+
+
+def test_seed_sweep_on_slurm_is_one_job_array_per_stage_then_the_table(capsys):
+    lines = [shlex.split(x) for x in dry_run(capsys, "samchat", "--seeds", "0,1,2")]
+    assert len(lines) == len(EXPECTED_STAGES["samchat"]) + 1
+    by_job = {next(a for a in argv if a.startswith("--job-name=")).split("=")[1]: argv for argv in lines}
+    r1 = by_job["rs-r1-samchat_r1"]
+    assert "--array=0,1,2" in r1
+    # Task N waits for task N (the same seed) of the stage before it.
+    assert "--dependency=aftercorr:<samchat_distill>" in r1
+    assert "--output=/runs/logs/%x-%A_%a.out" in r1
+    assert r1[r1.index("--model_name_or_path") + 1] == "/runs/seed{seed}/samchat_distill"
+    assert r1[r1.index("--output_dir") + 1] == "/runs/seed{seed}/samchat_r1"
+    assert r1[r1.index("--seed") + 1] == "{seed}"
+    evaluation = by_job["rs-r1-eval_samchat_r1"]
+    assert evaluation[evaluation.index("--output-dir") + 1] == "/runs/seed{seed}/eval/samchat_r1"
+    assert "--seed" not in evaluation  # evaluation is greedy: the seed is the checkpoint's
+    table = by_job["rs-r1-samchat-seeds"]
+    waits = "<samchat_base>:<samchat_distill>:<samchat_zero>:<samchat_r1>:<eval_samchat_base>:<eval_samchat_distill>"
+    assert f"--dependency=afterany:{waits}:<eval_samchat_zero>:<eval_samchat_r1>" in table
+    wrapped = shlex.split(next(a for a in table if a.startswith("--wrap=")).removeprefix("--wrap="))
+    assert wrapped[1:] == ["scripts/reproduce.py", "samchat", "--data-root", "/data", "--output-root", "/runs",
+                           "--seeds", "0,1,2", "--aggregate"]  # fmt: skip
+
+
+def test_seed_sweep_locally_runs_the_seeds_in_turn(capsys):
+    lines = dry_run(capsys, "geovlm", "--seeds", "3,7", "--local", "--gpus", "1")
+    outputs = [argv[argv.index("--output_dir") + 1] for argv in map(shlex.split, lines) if "--output_dir" in argv]
+    assert outputs == [
+        "/runs/seed3/geovlm_sft",
+        "/runs/seed3/geovlm_r1",
+        "/runs/seed7/geovlm_sft",
+        "/runs/seed7/geovlm_r1",
+    ]
+    seeds = [argv[argv.index("--seed") + 1] for argv in map(shlex.split, lines) if "--seed" in argv]
+    assert seeds == ["3", "3", "7", "7"]
+
+
+@pytest.mark.parametrize("seeds", ["0,x", "1,1", "-1", ","])
+def test_bad_seed_lists_are_rejected(seeds):
+    with pytest.raises(SystemExit, match="--seeds takes"):
+        reproduce.main(["samchat", "--data-root", "/d", "--output-root", "/o", "--seeds", seeds, "--dry-run"])
+
+
+def test_the_table_over_seeds(tmp_path, capsys):
+    import json
+
+    for seed, precision in ((0, 0.96), (1, 0.98)):
+        out = tmp_path / f"seed{seed}" / "eval" / "samchat_r1"
+        out.mkdir(parents=True)
+        samdata = {"precision": precision, "recall": 0.9, "f1": 0.9, "accuracy": 0.9,
+                   "ci95": {"precision": [precision - 0.02, precision + 0.02]}}  # fmt: skip
+        metrics = {"paper_model": "samchat_r1", "tasks": {"samdata": {"paper": samdata, "strict": samdata}}}
+        (out / "metrics.json").write_text(json.dumps(metrics))
+    args = ["samchat", "--data-root", "/d", "--output-root", str(tmp_path), "--seeds", "0,1,2", "--aggregate"]
+    assert reproduce.main(args) == 0
+    table = (tmp_path / "seeds.md").read_text()
+    assert "## eval_samchat_r1 (2 of 3 seeds: seed 0, seed 1)" in table
+    assert "| samdata | precision | paper | 0.9700 | 0.9600-0.9800 | [" in table
+    assert "| 0.98 | yes | 2 |" in table
+    assert "## eval_samchat_base\n\nno seed has finished this evaluation." in table
+    rows = json.loads((tmp_path / "seeds.json").read_text())["eval_samchat_r1"]
+    assert {r["metric"] for r in rows} == {"precision", "recall", "f1", "accuracy"}
