@@ -26,6 +26,7 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
+from scipy.stats import binomtest
 
 from .tasks import Row, ScoreOptions, Task
 
@@ -170,9 +171,8 @@ def inside(value: float, interval: Sequence[float] | None) -> bool | None:
 def mcnemar_exact(only_a: int, only_b: int) -> float:
     """Two-sided exact McNemar p-value from the discordant pairs: samples right in A only and in B only.
 
-    Under the null each discordant pair falls either way with probability 1/2, so the p-value is the two-sided
-    binomial tail, 2 * P(X <= min) with X ~ Bin(only_a + only_b, 1/2), capped at 1 (a closed sum: scipy is not a
-    dependency of this project).
+    Under the null each discordant pair falls either way with probability 1/2, so the exact test is the two-sided
+    binomial test of min(only_a, only_b) successes in only_a + only_b trials at p = 1/2 (scipy's `binomtest`).
 
     >>> mcnemar_exact(0, 5)
     0.0625
@@ -182,8 +182,7 @@ def mcnemar_exact(only_a: int, only_b: int) -> float:
     discordant = only_a + only_b
     if discordant == 0:
         return 1.0
-    tail = sum(math.comb(discordant, k) for k in range(min(only_a, only_b) + 1)) / 2**discordant
-    return min(1.0, 2 * tail)
+    return float(binomtest(min(only_a, only_b), discordant, 0.5).pvalue)
 
 
 def bootstrap_p_value(deltas: np.ndarray) -> float:
