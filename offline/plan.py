@@ -254,6 +254,7 @@ class Plan:
     lines: list[str]
     memory_gib: float
     fits: bool
+    seconds: float | None = None  # the evaluation plan's wall time
 
 
 def make_plan(args: argparse.Namespace) -> Plan:
@@ -400,7 +401,7 @@ def make_eval_plan(args: argparse.Namespace) -> Plan:
     if not fits:
         lines.append(f"WARNING    {total / GIB:,.1f} GiB per GPU does not fit in {args.gpu_memory:g} GB: a smaller "
                      "--batch-size, or --backend vllm --tensor-parallel-size 2")  # fmt: skip
-    return Plan(lines=lines, memory_gib=total / GIB, fits=fits)
+    return Plan(lines=lines, memory_gib=total / GIB, fits=fits, seconds=seconds)
 
 
 def main(argv: list[str] | None = None) -> int:
