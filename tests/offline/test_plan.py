@@ -132,9 +132,7 @@ def test_eval_plan_time_and_memory(tokens_file, tiny_model_dir):
     assert one.seconds - two.seconds == pytest.approx(2 * 5 * params * 4 / 2 / 1e6)
     # Memory: fp32 weights + the KV cache of a batch at the longest sample (24 + 5 tokens) + activations.
     assert "KV cache 0.0 (batch 2 x 29 tokens)" in "\n".join(two.lines)
-    assert two.memory_gib - one.memory_gib == pytest.approx(
-        (29 * kv + 4 * 29 * 2 * text.intermediate_size) / GIB
-    )
+    assert two.memory_gib - one.memory_gib == pytest.approx((29 * kv + 4 * 29 * 2 * text.intermediate_size) / GIB)
 
 
 def test_eval_plan_cli(tokens_file, tiny_model_dir, tmp_path, capsys):
