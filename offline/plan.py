@@ -3,6 +3,7 @@
     python -m offline.plan --config configs/sft/samchat_distill.yaml --gpus 4 --gpu-memory 80
     python -m offline.plan --config configs/grpo/samchat_r1.yaml --gpus 4 --gpu-memory 80 --samples 300
     python -m offline.plan --config RECIPE.yaml --set use_peft=true --set image_max_pixels=401408 ...
+    python -m offline.plan --eval TOKENS.json --gpus 4 --gpu-memory 80     # eval.run: see make_eval_plan
 
 - parameters: the checkpoint's config (a local `model_name_or_path` or --model; otherwise Qwen2-VL-2B-Instruct's, as
   every paper model has it: offline.twin) on the meta device, total and trainable per part (vision / merger / llm)
@@ -19,6 +20,12 @@
   weights at 2 bytes, float32 master weights + grads + Adam (16 bytes per trainable parameter) without DeepSpeed;
   activations from per-token / per-patch figures measured on the twin (benchmarks/twin_activations.py), plus a fixed
   --overhead-gb (CUDA context, allocator). Warns, with what to change, when it does not fit.
+
+Evaluation (--eval, a `python -m eval.tokens` file of per-sample prompt tokens measured from the data): prefill and
+vision FLOPs at the MFU, decoding memory-bound (each step reads the weights once per --batch-size rows plus its KV
+cache, at --mbu of --memory-bandwidth), every reply at its task's max_new_tokens (an upper bound), the GPUs splitting
+the batches as data-parallel eval.run does; memory = weights + KV cache of a batch at the longest sample + the
+prefill's widest activations + overhead.
 
 It lives in the offline kit, not in common/, because it builds the 2B twin's config and real processor
 (offline.twin, offline.qwen_tokenizer) and no training or evaluation run calls it: common/ must not import the kit.
