@@ -231,6 +231,7 @@ class VLLMBackend:
         min_pixels: int | None = None,
         max_pixels: int | None = None,
         seed: int = 0,
+        tensor_parallel_size: int = 1,
     ):
         try:
             import vllm
@@ -248,6 +249,9 @@ class VLLMBackend:
             model=name_or_path,
             dtype=dtype,
             seed=seed,
+            # A checkpoint larger than one GPU: its layers split over this many GPUs (eval.shard gives each rank
+            # of a data-parallel run its own set).
+            tensor_parallel_size=tensor_parallel_size,
             limit_mm_per_prompt={"image": MAX_IMAGES_PER_PROMPT},
             mm_processor_kwargs=pixels or None,
         )
@@ -323,10 +327,16 @@ def model_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def load_backend(name: str, model: str, **options: Any) -> HFBackend | VLLMBackend:
-    """The backend `name` on checkpoint `model`; options: dtype, attn_implementation (hf only), min/max_pixels."""
+    """The backend `name` on checkpoint `model`; options: dtype, attn_implementation (hf only), min/max_pixels,
+    tensor_parallel_size (vllm only; 1 is accepted by both)."""
+    tensor_parallel_size = options.pop("tensor_parallel_size", 1)
+    if tensor_parallel_size < 1:
+        raise ValueError(f"--tensor-parallel-size must be at least 1, got {tensor_parallel_size}")
     if name == "hf":
+        if tensor_parallel_size != 1:
+            raise ValueError("--tensor-parallel-size is for --backend vllm (the hf backend runs on one device)")
         return HFBackend.from_pretrained(model, **options)
     if name == "vllm":
         options.pop("attn_implementation", None)  # vLLM picks its own attention kernels
-        return VLLMBackend(model, **options)
+        return VLLMBackend(model, tensor_parallel_size=tensor_parallel_size, **options)
     raise ValueError(f"backend must be one of {BACKENDS}, got {name!r}")

@@ -4,7 +4,8 @@ The file is the single hand-over to scoring. It is appended and flushed batch by
 the batch in flight; a rerun keeps every finished row (same id, no error), retries rows that failed, drops a line cut
 short by the kill, and asks the model only for what is missing. `settings.json` beside it records what the
 predictions depend on (model, prompt, decoding); a rerun with different settings refuses to mix them unless
-`force` starts the task afresh.
+`force` starts the task afresh. When the task is done the file holds its rows in dataset order, however often the
+run was interrupted; a data-parallel run (eval.shard) appends to one file per rank and merges them into it.
 
 Failures never vanish: an unreadable image (at read time or when decoded here) or a generation that fails even when
 retried alone becomes a row with an `error` and an empty prediction, counted by the scorers.
@@ -25,11 +26,13 @@ from tqdm import tqdm
 from common.data import DataError, load_image
 
 from .backends import Generation, Request
+from .shard import ONE_PROCESS, Shard
 from .tasks import PromptOptions, Row, Task
 
 logger = logging.getLogger(__name__)
 
 PREDICTIONS = "predictions.jsonl"
+RANK_FILES = "predictions.rank*.jsonl"  # a sharded run's per-rank files (rank_file)
 SETTINGS = "settings.json"
 
 
@@ -149,6 +152,37 @@ def _generate_batch(
         return [_generate_batch(backend, task, [request], max_new_tokens)[0] for request in requests]
 
 
+def rank_file(folder: Path, rank: int) -> Path:
+    """The predictions file rank `rank` of a data-parallel run appends to (eval.shard)."""
+    return folder / f"predictions.rank{rank}.jsonl"
+
+
+def _fold(folder: Path, rows: Sequence[Row], *, keep_errors: bool) -> None:
+    """Rewrite `<folder>/predictions.jsonl` with the rows it and the rank files of a sharded run hold for the
+    samples `rows`, in dataset order (a finished row first; failed rows only with `keep_errors`), then remove the
+    rank files."""
+    wanted = {row["id"] for row in rows}
+    ranks = sorted(folder.glob(RANK_FILES))
+    found: dict[str, Row] = {}
+    for source in [folder / PREDICTIONS, *ranks]:
+        if not source.exists():
+            continue
+        for row in read_predictions(source):
+            if row["id"] not in wanted or (row.get("error") and not keep_errors):
+                continue
+            if row["id"] not in found or found[row["id"]].get("error"):
+                found[row["id"]] = row
+    path = folder / PREDICTIONS
+    tmp = path.with_name(f".{path.name}.tmp")
+    with tmp.open("w", encoding="utf-8") as out:
+        for row in rows:
+            if row["id"] in found:
+                out.write(json.dumps(found[row["id"]], ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+    for source in ranks:  # after the merged file is in place: a kill in between leaves a row twice, never lost
+        source.unlink()
+
+
 def generate_task(
     task: Task,
     rows: Sequence[Row],
@@ -160,42 +194,66 @@ def generate_task(
     batch_size: int,
     max_new_tokens: int,
     force: bool = False,
+    shard: Shard = ONE_PROCESS,
 ) -> GenerationSummary:
     """Bring `<output_dir>/<task.key>/predictions.jsonl` up to date with `rows`.
 
     `backend_factory()` is called only when some row needs the model, so a complete rerun loads nothing.
-    `batch_size` 0 sends every pending row in one call (vLLM schedules them itself).
+    The rows are cut into batches of `batch_size` in dataset order (0: one batch, which vLLM schedules itself; with
+    N ranks, N contiguous batches); a rerun sends each batch's missing rows in that batch's call. `shard` generates
+    only its own batches into its rank file (eval.shard), and every rank returns the summary of the whole task.
     """
     folder = Path(output_dir) / task.key
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / PREDICTIONS
-    if force and path.exists():
-        path.unlink()
-    _check_settings(folder, {**settings, "max_new_tokens": max_new_tokens}, force)
-
-    wanted = {row["id"] for row in rows}
-    if len(wanted) != len(rows):
+    if len({row["id"] for row in rows}) != len(rows):
         raise ValueError(f"{task.key}: sample ids are not unique")
-    finished = {}
-    if path.exists():
-        finished = {r["id"]: r for r in read_predictions(path) if not r.get("error") and r["id"] in wanted}
-    # Rewrite the file with only the finished rows of this sample set (drops failed and cut-short lines) ...
-    tmp = path.with_name(f".{path.name}.tmp")
-    with tmp.open("w", encoding="utf-8") as out:
-        for row in rows:
-            if row["id"] in finished:
-                out.write(json.dumps(finished[row["id"]], ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    if shard.main:
+        if force:
+            for stale in [path, *folder.glob(RANK_FILES)]:
+                stale.unlink()
+        _check_settings(folder, {**settings, "max_new_tokens": max_new_tokens}, force)
+        # Keep only the finished rows of this sample set, with those a killed sharded run left in its rank files
+        # (drops failed and cut-short lines, to be generated again) ...
+        _fold(folder, rows, keep_errors=False)
+    shard.barrier(f"{task.key}/start")
+    finished = {row["id"] for row in read_predictions(path)}
 
-    pending = [row for row in rows if row["id"] not in finished]
+    step = batch_size if batch_size > 0 else max(1, -(-len(rows) // shard.world))
+    mine = [
+        [row for row in batch if row["id"] not in finished]
+        for number, batch in enumerate(_batches(rows, step))
+        if shard.owns(number)
+    ]
+    mine = [batch for batch in mine if batch]
     summary = GenerationSummary(task.key, len(rows), len(finished), 0, 0)
-    if not pending:
+    if mine:
+        # ... then append the rest batch by batch (one process: to predictions.jsonl itself).
+        out_path = path if shard.world == 1 else rank_file(folder, shard.rank)
+        _generate_batches(task, mine, backend_factory(), out_path, summary, prompt, max_new_tokens)
+    counts = shard.gather(f"{task.key}/done", [summary.generated, summary.errors])
+    summary.generated, summary.errors = (sum(column) for column in zip(*counts))
+    if shard.main:
+        # Every rank is done: all rows in dataset order, as a one-process run without interruption writes them.
+        _fold(folder, rows, keep_errors=True)
+    if summary.reused == len(rows):
         logger.info("%s: all %d predictions already in %s", task.key, len(rows), path)
-        return summary
-    backend = backend_factory()
-    step = batch_size if batch_size > 0 else len(pending)
-    # ... then append the rest batch by batch.
-    with path.open("a", encoding="utf-8") as out, tqdm(total=len(pending), desc=task.key, unit="sample") as bar:
+    return summary
+
+
+def _generate_batches(
+    task: Task,
+    batches: list[list[Row]],
+    backend: Backend,
+    path: Path,
+    summary: GenerationSummary,
+    prompt: PromptOptions,
+    max_new_tokens: int,
+) -> None:
+    with (
+        path.open("a", encoding="utf-8") as out,
+        tqdm(total=sum(map(len, batches)), desc=task.key, unit="sample") as bar,
+    ):
 
         def emit(row: Row) -> None:
             # `images` holds a multi-image row's decoded images (EarthDial shards): in memory only; `image` names them.
@@ -203,7 +261,7 @@ def generate_task(
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
             summary.errors += bool(row.get("error"))
 
-        for batch in _batches(pending, step):
+        for batch in batches:
             ready: list[tuple[Row, Request]] = []
             for row in batch:
                 if row.get("error"):
@@ -229,4 +287,3 @@ def generate_task(
                         summary.generated += 1
             out.flush()
             bar.update(len(batch))
-    return summary

@@ -31,6 +31,7 @@ from .backends import BACKENDS, MODEL_FLAGS, add_model_arguments, load_backend, 
 from .generate import GenerationSummary, generate_task, read_predictions, write_json_atomic
 from .report import PAPER_NUMBERS, headline, write_report
 from .score import add_interval_arguments, score_rows
+from .shard import detect_shard, pin_devices
 from .tasks import BOX_FRAMES, PROMPT_STYLES, PromptOptions, ScoreOptions, resolve_tasks
 from .tasks.base import MissingDataError
 
@@ -50,6 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-root", required=True, help="test images (samdata) / annotation folder (others)")
     parser.add_argument("--output-dir", "--output_dir", required=True)
     parser.add_argument("--backend", choices=BACKENDS, default="hf")
+    parser.add_argument(
+        "--tensor-parallel-size",
+        "--tensor_parallel_size",
+        type=int,
+        default=1,
+        metavar="T",
+        help="vllm: GPUs per model copy, for checkpoints larger than one GPU; under torchrun each rank takes T GPUs",
+    )
     parser.add_argument(
         "--batch-size",
         type=int,
@@ -106,8 +115,12 @@ def run(args: argparse.Namespace) -> dict:
         meteor=not args.no_meteor,
     )
     batch_size = DEFAULT_BATCH[args.backend] if args.batch_size is None else args.batch_size
+    if args.tensor_parallel_size != 1 and args.backend != "vllm":
+        raise ValueError("--tensor-parallel-size is for --backend vllm (the hf backend runs on one device)")
     output_dir = Path(args.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
+    shard = detect_shard()  # torchrun / accelerate launch: this rank's batches; rank 0 merges, scores and writes
+    pin_devices(shard, args.backend, args.tensor_parallel_size)
 
     backend = None
 
@@ -115,7 +128,8 @@ def run(args: argparse.Namespace) -> dict:
         nonlocal backend
         if backend is None:
             logger.info("loading %s with the %s backend", args.model, args.backend)
-            backend = load_backend(args.backend, args.model, **model_options(args))
+            options = model_options(args)
+            backend = load_backend(args.backend, args.model, tensor_parallel_size=args.tensor_parallel_size, **options)
         return backend
 
     header = {
@@ -173,7 +187,10 @@ def run(args: argparse.Namespace) -> dict:
             batch_size=batch_size,
             max_new_tokens=max_new_tokens,
             force=args.force,
+            shard=shard,
         )
+        if not shard.main:
+            continue
         predictions = read_predictions(output_dir / task.key / "predictions.jsonl")
         result = score_rows(task, predictions, score_options, resamples=args.resamples, seed=args.bootstrap_seed)
         result.update(
@@ -193,6 +210,8 @@ def run(args: argparse.Namespace) -> dict:
             summary.generated,
             result["errors"],
         )
+    if not shard.main:
+        return {**metrics, "tasks": {}}  # rank 0 reports the results
     metrics.pop("skipped_tasks", None)
     if skipped:
         metrics["skipped_tasks"] = skipped
@@ -230,6 +249,8 @@ def _run_and_print(args: argparse.Namespace) -> int:
     except (DataError, ValueError, RuntimeError, OSError) as exc:
         logger.error("%s", exc)
         return 1
+    if not metrics["tasks"]:  # a data-parallel run's other ranks: rank 0 prints the results
+        return 0
     for key, result in metrics["tasks"].items():
         name = headline(key)
         line = f"{key}: {name} paper {result['paper'][name]:.4f}, strict {result['strict'][name]:.4f}"

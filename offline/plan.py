@@ -3,6 +3,7 @@
     python -m offline.plan --config configs/sft/samchat_distill.yaml --gpus 4 --gpu-memory 80
     python -m offline.plan --config configs/grpo/samchat_r1.yaml --gpus 4 --gpu-memory 80 --samples 300
     python -m offline.plan --config RECIPE.yaml --set use_peft=true --set image_max_pixels=401408 ...
+    python -m offline.plan --eval TOKENS.json --gpus 4 --gpu-memory 80     # eval.run: see make_eval_plan
 
 - parameters: the checkpoint's config (a local `model_name_or_path` or --model; otherwise Qwen2-VL-2B-Instruct's, as
   every paper model has it: offline.twin) on the meta device, total and trainable per part (vision / merger / llm)
@@ -19,6 +20,12 @@
   weights at 2 bytes, float32 master weights + grads + Adam (16 bytes per trainable parameter) without DeepSpeed;
   activations from per-token / per-patch figures measured on the twin (benchmarks/twin_activations.py), plus a fixed
   --overhead-gb (CUDA context, allocator). Warns, with what to change, when it does not fit.
+
+Evaluation (--eval, a `python -m eval.tokens` file of per-sample prompt tokens measured from the data): prefill and
+vision FLOPs at the MFU, decoding memory-bound (each step reads the weights once per --batch-size rows plus its KV
+cache, at --mbu of --memory-bandwidth), every reply at its task's max_new_tokens (an upper bound), the GPUs splitting
+the batches as data-parallel eval.run does; memory = weights + KV cache of a batch at the longest sample + the
+prefill's widest activations + overhead.
 
 It lives in the offline kit, not in common/, because it builds the 2B twin's config and real processor
 (offline.twin, offline.qwen_tokenizer) and no training or evaluation run calls it: common/ must not import the kit.
@@ -53,6 +60,7 @@ LOGITS_BYTES_PER_TOKEN = 2_106_000
 PEFT_DEFAULT_TARGETS = ("q_proj", "v_proj")
 SFT_DEFAULT_LORA_RANK = 64
 GRPO_DEFAULT_LORA_RANK = 16
+EVAL_DTYPE_BYTES = {"bf16": 2, "fp32": 4}
 
 
 def load_recipe(path: str | Path, overrides: list[str]) -> tuple[str, dict]:
@@ -253,6 +261,7 @@ class Plan:
     lines: list[str]
     memory_gib: float
     fits: bool
+    seconds: float | None = None  # the evaluation plan's wall time
 
 
 def make_plan(args: argparse.Namespace) -> Plan:
@@ -334,11 +343,84 @@ def make_plan(args: argparse.Namespace) -> Plan:
     return Plan(lines=lines, memory_gib=total / GIB, fits=fits)
 
 
+def make_eval_plan(args: argparse.Namespace) -> Plan:
+    """Time and memory of eval.run over the samples of a `python -m eval.tokens` file (SPEC: see the module doc)."""
+    try:
+        measured = json.loads(Path(args.eval).read_text(encoding="utf-8"))
+        tasks = measured["tasks"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{args.eval}: not a python -m eval.tokens file ({error})") from None
+    config, source = model_config({"model_name_or_path": measured.get("model")}, args.model)
+    params = parameters(config, "sft", {})
+    text_cfg, vision_cfg = config.text_config, config.vision_config
+    llm, vision = params.total["llm"], params.total["vision"] + params.total["merger"]
+    width = EVAL_DTYPE_BYTES[args.dtype]
+    weights = params.total_all * width
+    head_dim = text_cfg.hidden_size // text_cfg.num_attention_heads
+    kv_per_token = 2 * text_cfg.num_hidden_layers * text_cfg.num_key_value_heads * head_dim * width
+    flops_per_s = args.gpus * args.peak_tflops * 1e12 * args.mfu
+    bytes_per_s = args.memory_bandwidth * 1e9 * args.mbu
+    batch = args.batch_size
+    seconds = longest = most_patches = 0.0
+    lines_tasks = []
+    for key, task in tasks.items():
+        new = args.max_new_tokens or int(task["max_new_tokens"])
+        prompts = [t + i for t, i in zip(task["text_tokens"], task["image_tokens"])]
+        flops = decode_bytes = 0.0
+        for prompt, patches in zip(prompts, task["patches"]):
+            # Prefill: the forward of the prompt and the vision tower; decoding: a forward per new token.
+            flops += (
+                2 * llm * (prompt + new)
+                + 4 * text_cfg.num_hidden_layers * text_cfg.hidden_size * (prompt + new) ** 2
+                + 2 * vision * patches
+                + 4 * vision_cfg.depth * vision_cfg.embed_dim * patches**2
+            )
+            # Decoding is memory-bound: each step reads the weights once for the whole batch and its own KV cache.
+            decode_bytes += new * (weights / batch + kv_per_token * (prompt + new / 2))
+        # The GPUs split the batches (eval.shard): compute and memory time add, each spread over the GPUs.
+        task_s = flops / flops_per_s + decode_bytes / (bytes_per_s * args.gpus)
+        seconds += task_s
+        if prompts:
+            longest = max(longest, max(prompts) + new)
+            most_patches = max(most_patches, max(task["patches"]))
+        lines_tasks.append(f"  {key:<28} {len(prompts):>6,} samples, prompt {sum(prompts) / max(len(prompts), 1):>7,.0f} "
+                           f"tokens on average, {new} new: {task_s / 60:,.1f} min")  # fmt: skip
+    # Memory per GPU: the weights, the KV cache of a full batch at the longest sample, the prefill's widest
+    # activations (the MLP's gate and up projections of a batch; the vision tower's for the largest image set).
+    kv = batch * longest * kv_per_token
+    activations = width * max(
+        batch * longest * 2 * text_cfg.intermediate_size,
+        most_patches * vision_cfg.embed_dim * 4 * 2,
+    )
+    total = weights + kv + activations + args.overhead_gb * GIB
+    fits = total <= args.gpu_memory * GIB
+    samples = sum(len(task["text_tokens"]) for task in tasks.values())
+    lines = [
+        f"evaluation {args.eval}: {len(tasks)} task(s), {samples:,} samples; model: {source}",
+        f"hardware   {args.gpus} GPU(s) x {args.gpu_memory:g} GB, {args.peak_tflops:g} TFLOP/s peak at MFU "
+        f"{args.mfu:.0%}, {args.memory_bandwidth:g} GB/s at {args.mbu:.0%}; {args.dtype} weights, batch {batch}",
+        *lines_tasks,
+        f"time       {seconds / 3600:,.2f} h ({seconds / 60:,.1f} min) with every reply at max_new_tokens "
+        "(an upper bound: replies stop at their end token), model loading not included",
+        f"memory     per GPU {total / GIB:,.1f} GiB = weights {weights / GIB:,.1f} + KV cache {kv / GIB:,.1f} "
+        f"(batch {batch} x {longest:,.0f} tokens) + activations {activations / GIB:,.1f} + overhead {args.overhead_gb:g}",
+    ]
+    if not fits:
+        lines.append(f"WARNING    {total / GIB:,.1f} GiB per GPU does not fit in {args.gpu_memory:g} GB: a smaller "
+                     "--batch-size, or --backend vllm --tensor-parallel-size 2")  # fmt: skip
+    return Plan(lines=lines, memory_gib=total / GIB, fits=fits, seconds=seconds)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--config", required=True, help="an SFT or GRPO recipe (configs/sft/*.yaml, configs/grpo/*.yaml)"
-    )
+    parser.add_argument("--config", help="an SFT or GRPO recipe (configs/sft/*.yaml, configs/grpo/*.yaml)")
+    group = parser.add_argument_group("evaluation (--eval instead of --config)")
+    group.add_argument("--eval", metavar="TOKENS.json", help="plan eval.run over a `python -m eval.tokens` file")
+    group.add_argument("--batch-size", type=int, default=8, help="sequences generated together (eval.run's hf default)")
+    group.add_argument("--max-new-tokens", type=int, default=None, help="override every task's max_new_tokens")
+    group.add_argument("--memory-bandwidth", type=float, default=3350.0, help="GB/s per GPU (H100 SXM 3350)")
+    group.add_argument("--mbu", type=float, default=0.6, help="memory bandwidth utilisation assumed (default 0.6)")
+    group.add_argument("--dtype", choices=sorted(EVAL_DTYPE_BYTES), default="bf16", help="weights and KV cache")
     parser.add_argument("--gpus", type=int, default=4, help="GPUs (data-parallel ranks)")
     parser.add_argument("--gpu-memory", type=float, default=80.0, help="GiB per GPU (an 80 GB H100 / A100 has ~79.6)")
     parser.add_argument(
@@ -354,10 +436,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help="checkpoint folder whose config to plan for (default: the recipe's, or the 2B)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a recipe field")
     args = parser.parse_args(argv)
+    if (args.config is None) == (args.eval is None):
+        parser.error("give a recipe (--config) or an evaluation (--eval TOKENS.json)")
     from offline.qwen_tokenizer import TokenizerUnavailable
 
     try:
-        plan = make_plan(args)
+        plan = make_plan(args) if args.config else make_eval_plan(args)
     except (ValueError, TokenizerUnavailable) as error:
         print(f"error: {error}")  # noqa: T201 - CLI output
         return 1

@@ -99,6 +99,7 @@ def test_vllm_backend_serves_batch_and_stream_through_one_engine(fake_vllm, tiny
         "model": str(tiny_model_dir),
         "dtype": "auto",
         "seed": 0,
+        "tensor_parallel_size": 1,
         "limit_mm_per_prompt": {"image": 4},
         "mm_processor_kwargs": {"max_pixels": 50176},
     }
@@ -124,6 +125,16 @@ def test_vllm_backend_serves_batch_and_stream_through_one_engine(fake_vllm, tiny
                       "skip_special_tokens": True}  # fmt: skip
     assert progress is False
     assert len(backend.llm.calls) == 2
+
+
+def test_vllm_tensor_parallel_size(fake_vllm, tiny_model_dir):
+    backend = load_backend("vllm", str(tiny_model_dir), dtype="auto", attn_implementation="auto",
+                           min_pixels=None, max_pixels=None, tensor_parallel_size=2)  # fmt: skip
+    assert backend.llm.options["tensor_parallel_size"] == 2
+    with pytest.raises(ValueError, match="--tensor-parallel-size is for --backend vllm"):
+        load_backend("hf", str(tiny_model_dir), tensor_parallel_size=2)
+    with pytest.raises(ValueError, match="--tensor-parallel-size must be at least 1, got 0"):
+        load_backend("vllm", str(tiny_model_dir), tensor_parallel_size=0)
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from PIL import Image
@@ -10,6 +11,7 @@ from common.data import DataError
 from eval import run as eval_run
 from eval.backends import Generation
 from eval.generate import generate_task, read_predictions
+from eval.shard import Shard
 from eval.tasks import TASKS, PromptOptions
 
 SETTINGS = {"model": "fake", "prompt_style": None, "reasoning": False, "min_pixels": None, "max_pixels": None}
@@ -77,7 +79,8 @@ def test_resume_regenerates_only_missing_and_failed(samdata_folder, tmp_path):
     backend = FakeBackend()
     summary = _run(samdata_folder, out, backend)
     # Regenerated: 2_d (cut short), 1_fail (failed before; fine now); 0_broken is recorded again, not generated.
-    assert backend.calls == [2]
+    # Each in the call of its own batch of 4 ([0_a, 0_broken, 1_b, 1_fail], [2_c, 2_d]), as a fresh run batches them.
+    assert backend.calls == [1, 1]
     assert (summary.reused, summary.generated, summary.errors) == (3, 2, 1)
     again = {r["id"]: r for r in read_predictions(path)}
     assert again["2_d.png"] == complete["2_d.png"]
@@ -158,3 +161,49 @@ def test_run_refuses_an_empty_samdata_folder(tmp_path, caplog):
     argv = ["--model", "never-loaded", "--tasks", "samdata", "--data-root", str(tmp_path / "data")]
     assert eval_run.main([*argv, "--output-dir", str(tmp_path / "out")]) == 1
     assert f"{tmp_path / 'data'}: no records" in caplog.text
+
+
+def _sharded(folder, out, world, backends, **kw):
+    """generate_task as `world` ranks of a torchrun job, one thread each, meeting through one in-memory store."""
+    from torch.distributed import HashStore
+
+    store = HashStore()
+    with ThreadPoolExecutor(world) as pool:
+        runs = [pool.submit(_run, folder, out, backends[rank], shard=Shard(rank, world, store=store), **kw)
+                for rank in range(world)]  # fmt: skip
+        return [run.result(timeout=60) for run in runs]
+
+
+def test_ranks_generate_their_batches_and_rank_0_merges_in_dataset_order(samdata_folder, tmp_path):
+    _run(samdata_folder, tmp_path / "one", FakeBackend(fail_size=(20, 20)), batch_size=2)
+    expected = (tmp_path / "one" / "samdata" / "predictions.jsonl").read_bytes()
+    backends = [FakeBackend(fail_size=(20, 20)), FakeBackend(fail_size=(20, 20))]
+    summaries = _sharded(samdata_folder, tmp_path / "two", 2, backends, batch_size=2)
+    folder = tmp_path / "two" / "samdata"
+    assert (folder / "predictions.jsonl").read_bytes() == expected
+    assert not list(folder.glob("predictions.rank*.jsonl"))
+    # Batches of 2 in dataset order: [0_a, 0_broken] [1_b, 1_fail] [2_c, 2_d]: rank 0 has the first and third
+    # (0_broken never reaches the backend), rank 1 the second, which fails and is retried one by one.
+    assert backends[0].calls == [1, 2] and backends[1].calls == [2, 1, 1]
+    # every rank reports the whole task
+    assert {(s.samples, s.generated, s.errors, s.reused) for s in summaries} == {(6, 4, 2, 0)}
+
+
+def test_a_killed_sharded_run_resumes_with_another_number_of_ranks(samdata_folder, tmp_path):
+    _run(samdata_folder, tmp_path / "one", FakeBackend(), batch_size=2)
+    expected = (tmp_path / "one" / "samdata" / "predictions.jsonl").read_bytes()
+    out = tmp_path / "out"
+    _sharded(samdata_folder, out, 2, [FakeBackend(), FakeBackend()], batch_size=2)
+    folder = out / "samdata"
+    # As if killed before the merge: rank 1 wrote [1_b, 1_fail]; rank 0 only 0_a of its batches, then a cut line.
+    rows = (folder / "predictions.jsonl").read_text().splitlines(keepends=True)
+    (folder / "predictions.rank1.jsonl").write_text("".join(rows[2:4]))
+    (folder / "predictions.rank0.jsonl").write_text(rows[0] + rows[4][:15])
+    (folder / "predictions.jsonl").unlink()
+    backends = [FakeBackend(), FakeBackend(), FakeBackend()]
+    summaries = _sharded(samdata_folder, out, 3, backends, batch_size=2)
+    assert (folder / "predictions.jsonl").read_bytes() == expected
+    # Rerun with 3 ranks: batch k is rank k's; only 2_c and 2_d (batch 2) were missing, besides the unreadable file.
+    assert [b.calls for b in backends] == [[], [], [2]]
+    assert {(s.reused, s.generated, s.errors) for s in summaries} == {(3, 2, 1)}
+    assert not list(folder.glob("predictions.rank*.jsonl"))
