@@ -336,6 +336,7 @@ class GRPOData:
     format: str
     tasks: Counter
     dropped_open_ended: int
+    rule_tasks: Counter  # rows by the accuracy rule they ask for: reward_method, else task (grpo.rewards.rule_task)
 
     @property
     def has_open_ended(self) -> bool:
@@ -394,4 +395,5 @@ def build_dataset(args: GRPOScriptArguments, processor: Any) -> GRPOData:
     dataset.set_transform(DecodeImages(ImageSizer.from_processor(processor), media, single=fmt == "tinyrs_grpo"))
     tasks = Counter(columns["task"])
     logger.info("%d GRPO rows (%s) by task: %s", len(dataset), fmt, dict(sorted(tasks.items())))
-    return GRPOData(dataset=dataset, format=fmt, tasks=tasks, dropped_open_ended=dropped)
+    rule_tasks = Counter(method or task for task, method in zip(columns["task"], columns["reward_method"]))
+    return GRPOData(dataset=dataset, format=fmt, tasks=tasks, dropped_open_ended=dropped, rule_tasks=rule_tasks)

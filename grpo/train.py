@@ -30,6 +30,7 @@ from trl import GRPOTrainer, get_peft_config
 from trl.trainer.utils import RepeatSampler
 
 from common.cli import RecipeParser, launch_forms, run_stage
+from common.data import DataError
 from common.flag_aliases import PAPER_GRPO_ALIASES
 from common.interrupt import command_line
 from common.modeling import (
@@ -55,7 +56,7 @@ from common.training import (
 from grpo.configs import GRPOConfig, GRPOModelArguments, GRPOScriptArguments
 from grpo.data import build_dataset
 from grpo.judge import Judge, MissingKeyError
-from grpo.rewards import build_reward_funcs
+from grpo.rewards import build_reward_funcs, unscored_tasks
 
 logger = logging.getLogger(__name__)
 
@@ -174,6 +175,9 @@ def train(
     )
     # The data is validated before the model loads: a bad record costs seconds, not a GPU allocation.
     data = build_dataset(script_args, processor)
+    unscored = unscored_tasks(script_args.reward_funcs, data.rule_tasks)
+    if unscored:  # refused here, before the model loads, rather than trained on the format reward alone
+        raise DataError(script_args.dataset_name, None, unscored)
     judge = Judge.from_config(script_args.judge_config(training_args.output_dir), needs_judge=data.has_open_ended)
     reward_funcs = build_reward_funcs(script_args.reward_funcs, script_args.reward_options(), judge)
     init_deepspeed_backend(training_args)

@@ -2,6 +2,7 @@
 decode lazily to RGB, open-ended rows follow the judge policy, and bad data is named by file and record."""
 
 import json
+import logging
 import re
 
 import pytest
@@ -202,3 +203,30 @@ def test_a_truncated_jpeg_is_skipped_and_counted_before_training(synthetic_dir, 
         data = build(processor, dataset_name=str(folder), data_policy="skip")
     assert len(data.dataset) == 2 and "skipped 1 of 3 records (policy skip)" in caplog.text
     assert [row["images"][0].size for row in data.dataset] == [(64, 64), (64, 64)]  # the rest decodes
+
+
+def test_grpo_train_refuses_a_task_no_reward_scores_before_the_model_loads(
+    repo_root, tiny_model_dir, synthetic_dir, tmp_path, caplog, monkeypatch
+):
+    import grpo.train
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model must not load")
+
+    monkeypatch.setattr(grpo.train, "build_model", no_model)
+    data = synthetic_dir / "geovlm" / "counting.jsonl"
+    argv = ["--config", str(repo_root / "configs/grpo/demo.yaml"), "--model_name_or_path", str(tiny_model_dir),
+            "--dataset_name", str(data), "--dataset_format", "jsonl", "--image_folder", str(synthetic_dir / "geovlm/images"),
+            "--output_dir", str(tmp_path / "out"), "--report_to", "none"]  # fmt: skip
+    levels = {name: logging.getLogger(name).level for name in ("common", "grpo", "__main__")}
+    try:
+        with caplog.at_level("ERROR"):
+            assert grpo.train.main(argv) == 1
+    finally:
+        for name, level in levels.items():  # main() sets this project's loggers to INFO
+            logging.getLogger(name).setLevel(level)
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert errors == [
+        f"bad training data: {data}: task 'counting' (3 rows): none of the chosen rewards (format, samchat_keyword) "
+        "scores it; add one that does (counting, geovlm_accuracy) to reward_funcs, or leave those rows out"
+    ]
