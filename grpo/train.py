@@ -57,6 +57,7 @@ from grpo.configs import GRPOConfig, GRPOModelArguments, GRPOScriptArguments
 from grpo.data import build_dataset
 from grpo.judge import Judge, MissingKeyError
 from grpo.rewards import build_reward_funcs, unscored_tasks
+from grpo.vllm_server import vllm_server_errors
 
 logger = logging.getLogger(__name__)
 
@@ -182,14 +183,15 @@ def train(
     reward_funcs = build_reward_funcs(script_args.reward_funcs, script_args.reward_options(), judge)
     init_deepspeed_backend(training_args)
     model, peft_config = build_model(model_args, training_args)
-    trainer = ResumableGRPOTrainer(
-        model=model,
-        reward_funcs=reward_funcs,
-        args=training_args,
-        train_dataset=data.dataset,
-        processing_class=processor,
-        peft_config=peft_config,
-    )
+    with vllm_server_errors(training_args, "start"):  # server mode: TRL connects to the server here
+        trainer = ResumableGRPOTrainer(
+            model=model,
+            reward_funcs=reward_funcs,
+            args=training_args,
+            train_dataset=data.dataset,
+            processing_class=processor,
+            peft_config=peft_config,
+        )
     trainer.judge = judge
     # After the trainer: it applies peft_config (and the adapters' modules_to_save) to the model; the optimizer is
     # only built in train(), so it sees the float32 tensors.
@@ -202,7 +204,8 @@ def train(
         records=len(data.dataset),
         command=command,
     )
-    output = train_and_save(trainer, training_args, end=end, run=run)
+    with vllm_server_errors(training_args, "training"):
+        output = train_and_save(trainer, training_args, end=end, run=run)
     if judge is not None:
         logger.info("judge counts: %s", judge.counts)
     return output
