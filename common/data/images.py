@@ -255,6 +255,8 @@ class MidRunSkips:
     def failed(self, error: DataError) -> None:
         """Raises under `error`; under `skip` counts and logs, and the caller goes on to another record."""
         if self.policy != "skip":
+            if isinstance(error, MidRunDataError):
+                raise error
             raise MidRunDataError(
                 error.file, error.index, error.message, number=error.number, record_id=error.record_id
             )
