@@ -91,7 +91,7 @@ class EvalOnSaveArguments:
 def eval_command(args: Any, checkpoint: str) -> list[str]:
     """eval.run's arguments for one checkpoint, its results written into the checkpoint folder."""
     return [
-        "--model", checkpoint, "--tasks", args.eval_on_save, "--data-root", args.eval_on_save_data_root,
+        "--model", checkpoint, "--tasks", args.eval_on_save, "--data-root", os.path.abspath(args.eval_on_save_data_root),
         "--output-dir", checkpoint, *shlex.split(args.eval_on_save_args),
     ]  # fmt: skip
 
@@ -120,7 +120,8 @@ class EvalOnSave(TrainerCallback):
     def on_save(self, args, state, control, **kwargs):
         if not state.is_world_process_zero:
             return
-        checkpoint = os.path.join(args.output_dir, f"checkpoint-{state.global_step}")
+        # Absolute: the evaluation runs from the repository root (eval.sbatch too), not from the training's cwd.
+        checkpoint = os.path.abspath(os.path.join(args.output_dir, f"checkpoint-{state.global_step}"))
         if not os.path.isdir(checkpoint):
             logger.warning("eval_on_save: %s not found after the save; not evaluated", checkpoint)
             return
