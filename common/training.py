@@ -18,6 +18,7 @@ import torch
 import transformers
 from transformers import PreTrainedModel
 
+from common.eval_on_save import EvalOnSave
 from common.provenance import RunInfo, write_model_card, write_run_record
 
 logger = logging.getLogger(__name__)
@@ -319,9 +320,12 @@ def keep_fp32_master_weights(model: Any, training_args: Any) -> int:
 def train_and_save(trainer: Any, training_args: Any, *, end: bool = True, run: RunInfo | None = None) -> str:
     """Train (resuming from resume_checkpoint), save the model, processor and trainer state to output_dir, and
     leave together (`finish`). With `run`, the main process records the launch before training and writes the
-    model card after saving (common.provenance). Returns output_dir."""
+    model card after saving (common.provenance). With --eval_on_save, every checkpoint is evaluated as it is saved
+    (common.eval_on_save). Returns output_dir."""
     if run is not None and trainer.is_world_process_zero():
         write_run_record(training_args.output_dir, run)
+    if getattr(training_args, "eval_on_save", ""):
+        trainer.add_callback(EvalOnSave(training_args, run))
     trainer.train(resume_from_checkpoint=resume_checkpoint(training_args))
     trainer.save_model(training_args.output_dir)
     trainer.save_state()

@@ -51,6 +51,8 @@ logger = logging.getLogger(__name__)
 
 EXAMPLE_KINDS = ("positive_easy", "positive_hard", "negative")
 DEFAULT_QUESTION = "What kind of site is shown in this image?"
+# Requests that may wait behind the one being answered (--max-queue): enough for a few people trying the page at once.
+MAX_QUEUE = 16
 Outputs = tuple[str, str, str]  # answer pane, reasoning pane, status / verdict pane
 
 
@@ -79,7 +81,11 @@ def _paths(files: list | None) -> list[str]:
 
 
 def build_app(
-    backend: HFBackend | VLLMBackend, examples: list[Path], *, max_bytes: int = MAX_UPLOAD_BYTES
+    backend: HFBackend | VLLMBackend,
+    examples: list[Path],
+    *,
+    max_bytes: int = MAX_UPLOAD_BYTES,
+    max_queue: int = MAX_QUEUE,
 ) -> gr.Blocks:
     def preview(files):
         # The browser cannot display GeoTIFF or 16-bit PNG: show what the model will see instead.
@@ -159,8 +165,10 @@ def build_app(
         reasoning.change(lambda on: gr.Textbox(visible=on, value=NO_REASONING if on else ""), reasoning, reasoning_pane)
         ask_button.click(ask, [files, question, reasoning, temperature, top_p, max_new_tokens], outputs)
         check_button.click(check, [files, temperature, top_p, max_new_tokens], outputs)
-    # One generation at a time: the model is not shared safely between concurrent requests.
-    return app.queue(default_concurrency_limit=1)
+    # One generation at a time: the model is not shared safely between concurrent requests. The waiting line is
+    # bounded: a request beyond it is refused at once with Gradio's "Queue is full" (memory stays bounded however
+    # many clients call), rather than held, with its uploads, for as long as the line ahead of it takes.
+    return app.queue(default_concurrency_limit=1, max_size=max_queue)
 
 
 def _flag(positive: bool) -> str:
@@ -184,6 +192,12 @@ def main(argv: list[str] | None = None) -> int:
         help="SAMData test folder to take example images from (rendered afresh when missing)",
     )
     parser.add_argument("--max-upload-mb", type=float, default=MAX_UPLOAD_BYTES / 2**20)
+    parser.add_argument(
+        "--max-queue",
+        type=int,
+        default=MAX_QUEUE,
+        help="requests waiting behind the one being answered; more are refused with 'Queue is full'",
+    )
     args = parser.parse_args(argv)
     # Offline by design: no usage analytics or version check (Blocks(analytics_enabled=False) covers the app, these
     # cover Gradio's module-level calls), no Hub telemetry.
@@ -199,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     with tempfile.TemporaryDirectory(prefix="rs_r1_serve_") as tmp:
         examples = example_images(Path(tmp), args.examples_dir)
-        app = build_app(backend, examples, max_bytes=max_bytes)
+        app = build_app(backend, examples, max_bytes=max_bytes, max_queue=args.max_queue)
         app.launch(
             server_name=args.host,
             server_port=args.port,

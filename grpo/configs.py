@@ -21,6 +21,7 @@ import trl
 
 from common.cli import check_choice
 from common.data import DATA_POLICIES
+from common.eval_on_save import EvalOnSaveArguments
 from common.model_args import ModelArguments
 from common.prompts import JUDGE_MAX_TOKENS, JUDGE_MODEL, JUDGE_TEMPERATURE
 from common.training import adapt_to_host
@@ -200,9 +201,10 @@ class GRPOScriptArguments(RewardOptions, ValidationArguments):
 
 
 @dataclass
-class GRPOConfig(trl.GRPOConfig):
-    """trl.GRPOConfig with the one gap filled that a stock field cannot express: on a host without CUDA the paper
-    recipes (bf16, tf32) would stop at transformers' GPU checks, so the CPU is chosen first (adapt_to_host)."""
+class GRPOConfig(EvalOnSaveArguments, trl.GRPOConfig):
+    """trl.GRPOConfig with --eval_on_save (common.eval_on_save) and the one gap filled that a stock field cannot
+    express: on a host without CUDA the paper recipes (bf16, tf32) would stop at transformers' GPU checks, so the CPU
+    is chosen first (adapt_to_host)."""
 
     def __post_init__(self):
         adapt_to_host(self)

@@ -52,6 +52,7 @@ from common.data import (
     samchat_record,
     tinyrs_fields,
 )
+from common.data.images import MidRunDataError, MidRunSkips
 from common.prompts import GEOVLM_R1_SYSTEM
 from grpo.configs import JSONL_QUESTION_TEMPLATE, GRPOScriptArguments
 from grpo.rewards import TASKS
@@ -246,7 +247,8 @@ def _media(image: Any) -> dict:
 def rows(records: Sequence[Record], fmt: str, args: GRPOScriptArguments) -> dict[str, list]:
     """Column-wise rows of the records (images as paths, except TinyRS whose images stay in its Arrow files)."""
     columns: dict[str, list] = {
-        name: [] for name in ("prompt", "solution", "task", "reward_method", "question", "_source_index")
+        name: []
+        for name in ("prompt", "solution", "task", "reward_method", "question", "_source_index", "_where", "_row")
     }
     if fmt != "tinyrs_grpo":
         columns["_media"] = []
@@ -258,6 +260,8 @@ def rows(records: Sequence[Record], fmt: str, args: GRPOScriptArguments) -> dict
         for name, value in reward_columns(record, fmt).items():
             columns[name].append(value)
         columns["_source_index"].append(record.index)
+        columns["_where"].append(record.describe(""))  # names the record when its image fails mid-run
+        columns["_row"].append(len(columns["_row"]))
         if fmt == "earthdial":
             references = record.solution if isinstance(record.solution, list) else [record.solution]
             columns["references"].append([str(reference) for reference in references])
@@ -310,19 +314,41 @@ class ImageSizer:
 
 
 class DecodeImages:
-    """datasets transform: encoded images -> RGB PIL images plus their stored and model-input sizes."""
+    """datasets transform: encoded images -> RGB PIL images plus their stored and model-input sizes.
 
-    def __init__(self, sizer: ImageSizer, media_column: str, single: bool):
+    An image can pass validation (header and structure) and still fail to decode in full. Under data_policy skip
+    the next row that decodes stands in for the row (`rows`: the dataset without this transform), counted
+    (MidRunSkips); under error, one line naming file and record (`_where`)."""
+
+    def __init__(self, sizer: ImageSizer, media_column: str, single: bool, policy: str = "error"):
         self.sizer = sizer
         self.media_column = media_column
         self.single = single
+        self.skips = MidRunSkips(policy)
+        self.rows: datasets.Dataset | None = None
+
+    def _decode(self, media: Any, where: str) -> list[Any]:
+        try:
+            return [load_image(item["bytes"] or item["path"]) for item in ([media] if self.single else media)]
+        except DataError as error:
+            self.skips.failed(MidRunDataError(f"{where}{error.file}: {error.message}"))
+            return []
 
     def __call__(self, batch: dict[str, list]) -> dict[str, list]:
-        out = {key: value for key, value in batch.items() if key != self.media_column}
+        out = {key: list(value) for key, value in batch.items() if key != self.media_column}
         out["images"], out["image_size"], out["input_size"] = [], [], []
-        for media in batch[self.media_column]:
-            encoded = [media] if self.single else media
-            images = [load_image(item["bytes"] or item["path"]) for item in encoded]
+        for position, media in enumerate(batch[self.media_column]):
+            images = self._decode(media, batch["_where"][position])
+            row = batch["_row"][position]
+            while not images:  # skipped: the next row stands in, every column of it
+                row = (row + 1) % len(self.rows)
+                if row == batch["_row"][position]:
+                    raise MidRunDataError(f"{batch['_where'][position]}no row of this dataset decodes")
+                stand_in = self.rows[row]
+                for key in out:
+                    if key in stand_in:
+                        out[key][position] = stand_in[key]
+                images = self._decode(stand_in[self.media_column], stand_in["_where"])
             out["images"].append(images)
             first = images[0].size if images else None
             out["image_size"].append(list(first) if first else None)
@@ -336,6 +362,7 @@ class GRPOData:
     format: str
     tasks: Counter
     dropped_open_ended: int
+    rule_tasks: Counter  # rows by the accuracy rule they ask for: reward_method, else task (grpo.rewards.rule_task)
 
     @property
     def has_open_ended(self) -> bool:
@@ -379,6 +406,8 @@ def build_dataset(args: GRPOScriptArguments, processor: Any) -> GRPOData:
         "reward_method": datasets.Value("string"),
         "question": datasets.Value("string"),
         "_source_index": datasets.Value("int64"),
+        "_where": datasets.Value("string"),
+        "_row": datasets.Value("int64"),
     }
     if fmt != "tinyrs_grpo":
         features["_media"] = _MEDIA
@@ -391,7 +420,12 @@ def build_dataset(args: GRPOScriptArguments, processor: Any) -> GRPOData:
         dataset = datasets.concatenate_datasets([dataset, images], axis=1)
     dataset = dataset.remove_columns("_source_index")
     media = "_image" if fmt == "tinyrs_grpo" else "_media"
-    dataset.set_transform(DecodeImages(ImageSizer.from_processor(processor), media, single=fmt == "tinyrs_grpo"))
+    decode = DecodeImages(
+        ImageSizer.from_processor(processor), media, single=fmt == "tinyrs_grpo", policy=args.data_policy
+    )
+    decode.rows = dataset.with_format(None)
+    dataset.set_transform(decode)
     tasks = Counter(columns["task"])
     logger.info("%d GRPO rows (%s) by task: %s", len(dataset), fmt, dict(sorted(tasks.items())))
-    return GRPOData(dataset=dataset, format=fmt, tasks=tasks, dropped_open_ended=dropped)
+    rule_tasks = Counter(method or task for task, method in zip(columns["task"], columns["reward_method"]))
+    return GRPOData(dataset=dataset, format=fmt, tasks=tasks, dropped_open_ended=dropped, rule_tasks=rule_tasks)

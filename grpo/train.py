@@ -32,6 +32,7 @@ from trl import GRPOTrainer, get_peft_config
 from trl.trainer.utils import RepeatSampler
 
 from common.cli import RecipeParser, launch_forms, run_stage
+from common.data import DataError
 from common.flag_aliases import PAPER_GRPO_ALIASES
 from common.interrupt import command_line
 from common.modeling import (
@@ -57,8 +58,9 @@ from common.training import (
 from grpo.configs import GRPOConfig, GRPOModelArguments, GRPOScriptArguments
 from grpo.data import build_dataset
 from grpo.judge import Judge, MissingKeyError
-from grpo.rewards import build_reward_funcs
+from grpo.rewards import build_reward_funcs, unscored_tasks
 from grpo.validation import add_validation, load_slice
+from grpo.vllm_server import vllm_server_errors
 
 logger = logging.getLogger(__name__)
 
@@ -177,19 +179,23 @@ def train(
     )
     # The data is validated before the model loads: a bad record costs seconds, not a GPU allocation.
     data = build_dataset(script_args, processor)
+    unscored = unscored_tasks(script_args.reward_funcs, data.rule_tasks)
+    if unscored:  # refused here, before the model loads, rather than trained on the format reward alone
+        raise DataError(script_args.dataset_name, None, unscored)
     judge = Judge.from_config(script_args.judge_config(training_args.output_dir), needs_judge=data.has_open_ended)
     reward_funcs = build_reward_funcs(script_args.reward_funcs, script_args.reward_options(), judge)
     validation = load_slice(script_args, training_args.max_completion_length)
     init_deepspeed_backend(training_args)
     model, peft_config = build_model(model_args, training_args)
-    trainer = ResumableGRPOTrainer(
-        model=model,
-        reward_funcs=reward_funcs,
-        args=training_args,
-        train_dataset=data.dataset,
-        processing_class=processor,
-        peft_config=peft_config,
-    )
+    with vllm_server_errors(training_args, "start"):  # server mode: TRL connects to the server here
+        trainer = ResumableGRPOTrainer(
+            model=model,
+            reward_funcs=reward_funcs,
+            args=training_args,
+            train_dataset=data.dataset,
+            processing_class=processor,
+            peft_config=peft_config,
+        )
     trainer.judge = judge
     add_validation(trainer, validation)
     # After the trainer: it applies peft_config (and the adapters' modules_to_save) to the model; the optimizer is
@@ -203,7 +209,8 @@ def train(
         records=len(data.dataset),
         command=command,
     )
-    output = train_and_save(trainer, training_args, end=end, run=run)
+    with vllm_server_errors(training_args, "training"):
+        output = train_and_save(trainer, training_args, end=end, run=run)
     if judge is not None:
         logger.info("judge counts: %s", judge.counts)
     return output

@@ -21,6 +21,7 @@ from transformers import SchedulerType, TrainingArguments
 
 from common.cli import check_choice
 from common.data import DATA_POLICIES
+from common.eval_on_save import EvalOnSaveArguments
 from common.model_args import ModelArguments
 from common.training import adapt_to_host
 
@@ -164,8 +165,8 @@ class SFTModelArguments(ModelArguments):
 
 
 @dataclass
-class SFTTrainingArguments(TrainingArguments):
-    """TrainingArguments with per-module learning rates; defaults that differ from transformers' are noted. (Not
+class SFTTrainingArguments(EvalOnSaveArguments, TrainingArguments):
+    """TrainingArguments with per-module learning rates and --eval_on_save (common.eval_on_save); defaults that differ from transformers' are noted. (Not
     trl.SFTConfig: the stage trains with transformers' Trainer, sft.trainer.)"""
 
     vision_lr: float | None = field(

@@ -46,6 +46,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from common.data import DataError, Record, Turn, load_image, read_llava
+from common.data.images import MidRunDataError, MidRunSkips
 from common.prompts import DEFAULT_SYSTEM
 
 logger = logging.getLogger(__name__)
@@ -283,8 +284,10 @@ class SFTDataset(torch.utils.data.Dataset):
         template: str = "paper",
         max_length: int | None = None,
         overlong_policy: str = "truncate",
+        data_policy: str = "error",
     ):
         self.processor = processor
+        self.skips = MidRunSkips(data_policy)
         self.template = template
         self.max_length = max_length
         sizes = _SizeCache()
@@ -336,8 +339,17 @@ class SFTDataset(torch.utils.data.Dataset):
         return len(self.records)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        record = self.records[index]
-        item = encode(record, self.processor, self.template)
+        # An image can pass validation (header and structure) and still fail to decode in full: under data_policy
+        # skip the next record that encodes stands in for it, counted (MidRunSkips); under error, one line.
+        for offset in range(len(self.records)):
+            record = self.records[(index + offset) % len(self.records)]
+            try:
+                item = encode(record, self.processor, self.template)
+                break
+            except DataError as error:
+                self.skips.failed(error)
+        else:
+            raise MidRunDataError(self.records[index].source, None, "no record of this dataset loads")
         if self.max_length is not None and len(item["input_ids"]) > self.max_length:
             for key in ("input_ids", "labels", "mm_token_type_ids"):
                 item[key] = item[key][: self.max_length]
@@ -374,6 +386,7 @@ def build_dataset(data_args: Any, processor: Any) -> SFTDataset:
         template=data_args.prompt_template,
         max_length=data_args.max_length,
         overlong_policy=data_args.overlong_policy,
+        data_policy=data_args.data_policy,
     )
 
 

@@ -66,3 +66,19 @@ def corrupt_tiff(path: Path) -> Path:
     data[offset : offset + count] = b"\xff" * count
     path.write_bytes(bytes(data))
     return path
+
+
+def png_cut_in_its_data(path: Path, size: tuple[int, int] = (32, 32)) -> Path:
+    """A PNG of random pixels whose compressed pixel data (IDAT) is cut to half, its chunk length and checksum
+    rewritten to match and IEND kept: header, chunk structure and checksums are intact (Pillow's verify() passes),
+    only decoding the pixels finds the damage."""
+    pixels = np.random.default_rng(0).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG")
+    data = buffer.getvalue()
+    start = data.index(b"IDAT") - 4
+    (length,) = struct.unpack(">I", data[start : start + 4])
+    kept = data[start + 8 : start + 8 + length // 2]
+    chunk = struct.pack(">I", len(kept)) + b"IDAT" + kept + struct.pack(">I", zlib.crc32(b"IDAT" + kept) & 0xFFFFFFFF)
+    path.write_bytes(data[:start] + chunk + data[start + 12 + length :])
+    return path

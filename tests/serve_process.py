@@ -18,14 +18,14 @@ def free_port() -> int:
 
 
 def start_serve(
-    model_dir: Path, repo_root: Path, scratch: Path, *, ready_within: float
+    model_dir: Path, repo_root: Path, scratch: Path, *extra: str, ready_within: float
 ) -> tuple[subprocess.Popen, str]:
-    """`python -m eval.serve` on a free loopback port with TMPDIR=scratch and no example dataset; returns the process
+    """`python -m eval.serve` (with `extra` arguments) on a free loopback port with TMPDIR=scratch and no example dataset; returns the process
     and its front page once it answers (the caller stops it). Fails naming the server's stderr if it exits, and
     after `ready_within` seconds without a page."""
     port = free_port()
     command = [sys.executable, "-m", "eval.serve", "--model", str(model_dir), "--port", str(port),
-               "--examples-dir", str(scratch / "no-dataset")]  # fmt: skip
+               "--examples-dir", str(scratch / "no-dataset"), *extra]  # fmt: skip
     process = subprocess.Popen(
         command,
         cwd=repo_root,

@@ -7,6 +7,7 @@ RGBA, palette, grayscale, CMYK, multi-band TIFF) by the rules in its docstring.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import re
 import urllib.request
@@ -18,6 +19,8 @@ import numpy as np
 from PIL import Image
 
 from .records import DataError
+
+logger = logging.getLogger(__name__)
 
 # One pixel limit for every image decoder (Pillow and tifffile), checked from the header before any pixel is decoded,
 # in validation and in load_image. The value is Pillow's own default threshold (Image.MAX_IMAGE_PIXELS, ~9459^2):
@@ -218,3 +221,46 @@ def load_image(src: str | os.PathLike | bytes | Image.Image) -> Image.Image:
     if too_large:
         raise DataError(name, None, f"image too large ({too_large})")
     return _array_to_rgb(_tiff_array(io.BytesIO(data), name))
+
+
+class MidRunDataError(DataError):
+    """A record that fails while training runs: its image decodes only partly (damage past an intact header, which
+    validation reads without decoding the pixels).
+
+    torch's DataLoader re-raises a worker's exception in the main process as `type(text)`, text being "Caught ... in
+    DataLoader worker process N. Original Traceback ...". DataError has no one-argument form, so torch would raise a
+    RuntimeError carrying the whole traceback; this subclass takes that one argument and keeps the error's own
+    one-line text (the traceback's last line), so the entry points still end with one line naming file and record.
+    """
+
+    def __init__(self, *args, **kwargs):
+        if len(args) == 1 and not kwargs:
+            last = str(args[0]).rstrip().splitlines()[-1]
+            text = last.split(f"{type(self).__name__}: ", 1)[-1]
+            ValueError.__init__(self, text)
+            self.file, self.index, self.number, self.record_id, self.message = "", None, None, None, text
+            return
+        super().__init__(*args, **kwargs)
+
+
+class MidRunSkips:
+    """What a stage's dataset does with a record that fails to load during training, by data_policy: `error` ends
+    the run with one line (MidRunDataError), `skip` logs the record with the count so far and the dataset serves
+    another. Counts are per process (each DataLoader worker counts its own)."""
+
+    def __init__(self, policy: str):
+        self.policy = policy
+        self.count = 0
+
+    def failed(self, error: DataError) -> None:
+        """Raises under `error`; under `skip` counts and logs, and the caller goes on to another record."""
+        if self.policy != "skip":
+            if isinstance(error, MidRunDataError):
+                raise error
+            raise MidRunDataError(
+                error.file, error.index, error.message, number=error.number, record_id=error.record_id
+            )
+        self.count += 1
+        logger.warning(
+            "skipped a record during training (data_policy skip, %d so far in this process): %s", self.count, error
+        )

@@ -57,6 +57,7 @@ __all__ = [
     "build_reward_funcs",
     "completion_text",
     "default_task",
+    "unscored_tasks",
     "score_rows",
 ]
 
@@ -230,3 +231,25 @@ def default_task(names: Sequence[str]) -> str | None:
     """The natural task of the first named reward that has one (samchat for samchat_keyword, ...); None when every
     named reward scores any row (format, completion_length)."""
     return next((REWARDS[name].tasks[0] for name in names if name in REWARDS and REWARDS[name].tasks), None)
+
+
+def unscored_tasks(names: Sequence[str], rule_tasks: Mapping[str, int]) -> str | None:
+    """Why the named rewards cannot train on rows of these accuracy rules (a row's reward_method, else its task, with
+    its row count), or None. Each reward returns None for a row whose rule it lacks, so a task no accuracy reward
+    scores would train on the format reward alone, silently. Rewards that score every row (format,
+    completion_length) chosen alone are a smoke test, and pass."""
+    _check_names(names)
+    scoring = [name for name in names if REWARDS[name].tasks]
+    if not scoring:
+        return None
+    missing = {
+        task: count for task, count in rule_tasks.items() if task and not any(task in REWARDS[n].tasks for n in names)
+    }
+    if not missing:
+        return None
+    listed = ", ".join(f"{task!r} ({count} rows)" for task, count in sorted(missing.items()))
+    would = sorted({name for name, reward in REWARDS.items() for task in missing if task in reward.tasks})
+    return (
+        f"task {listed}: none of the chosen rewards ({', '.join(names)}) scores it; add one that does "
+        f"({', '.join(would) or 'none registered'}) to reward_funcs, or leave those rows out"
+    )

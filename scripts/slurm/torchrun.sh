@@ -3,7 +3,8 @@
 # caller. The first argument is a recipe name (configs/$STAGE/NAME.yaml) or a module (default $STAGE.train, which
 # then needs --config); everything else goes to the module. One torchrun per node, one process per GPU, c10d
 # rendezvous on the first node (SPEC 8). Environment: VENV (default .venv of the repository), MASTER_PORT (29400),
-# DRY_RUN=1 (print the commands instead of running them), and for GRPO's vLLM server mode VLLM_GPUS (below).
+# DRY_RUN=1 (print the commands instead of running them), GPUS_PER_NODE (the GPU count, below), and for GRPO's vLLM
+# server mode VLLM_GPUS (below).
 set -euo pipefail
 
 if [[ "${1:-}" == "-h" || "${1:-}" == "--help" ]]; then
@@ -34,7 +35,14 @@ fi
 
 PY=${VENV:-$REPO/.venv}/bin/python
 NNODES=${SLURM_NNODES:-1}
-GPUS=${SLURM_GPUS_ON_NODE:-$({ nvidia-smi -L 2>/dev/null || true; } | wc -l)}
+# GPUs per node: GPUS_PER_NODE (set it to see a dry run for another node), SLURM's count inside a job, the visible
+# GPUs. A dry run on a machine without GPUs (a login node, a laptop) shows the launch the job would make: the
+# script's own `#SBATCH --gpus-per-node` line (sbatch's --gpus-per-node overrides that line in a real job).
+GPUS=${GPUS_PER_NODE:-${SLURM_GPUS_ON_NODE:-$({ nvidia-smi -L 2>/dev/null || true; } | wc -l)}}
+if [[ "${GPUS:-0}" -lt 1 && -n "${DRY_RUN:-}" ]]; then
+  GPUS=$(sed -n 's/^#SBATCH --gpus-per-node=\([0-9]*\).*/\1/p' "$SCRIPT" | head -n 1)
+  echo "[dry run] no GPU here: ${GPUS:-1} GPU(s) per node from $SCRIPT's #SBATCH --gpus-per-node (GPUS_PER_NODE=N for another count)" >&2
+fi
 [[ "${GPUS:-0}" -ge 1 ]] || GPUS=1
 MASTER_ADDR=$({ scontrol show hostnames "${SLURM_JOB_NODELIST:-}" 2>/dev/null || hostname; } | head -n 1)
 MASTER_PORT=${MASTER_PORT:-29400}

@@ -2,6 +2,8 @@
 launchers exist, and the script arguments reject bad combinations before any data or model is read."""
 
 import os
+import re
+import shutil
 import subprocess
 
 import pytest
@@ -193,6 +195,40 @@ def test_sbatch_without_vllm_gpus_starts_no_server(repo_root):
     result = dry_run(repo_root, {"SLURM_GPUS_ON_NODE": "4"}, "samchat_r1")
     (trainer,) = result.stdout.splitlines()
     assert "--nproc_per_node=4 " in trainer and "vllm" not in trainer
+
+
+@pytest.mark.parametrize(
+    "env, nproc, server",
+    [
+        # the issue's new user on a laptop: the template's 4 GPUs, three train, the last serves
+        ({"VLLM_GPUS": "1"}, "--nproc_per_node=3 ", "CUDA_VISIBLE_DEVICES=3 "),
+        ({"VLLM_GPUS": "1", "GPUS_PER_NODE": "5"}, "--nproc_per_node=4 ", "CUDA_VISIBLE_DEVICES=4 "),
+        ({}, "--nproc_per_node=4 ", None),
+        ({"GPUS_PER_NODE": "8"}, "--nproc_per_node=8 ", None),
+    ],
+)
+def test_dry_run_without_gpus_shows_the_cluster_launch(repo_root, tmp_path, env, nproc, server):
+    """No GPU and no SLURM (nvidia-smi absent from PATH): the GPU count comes from GPUS_PER_NODE or the script's
+    #SBATCH --gpus-per-node line, with one line saying so."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("bash", "sed", "head", "wc", "hostname", "date", "dirname", "seq"):
+        (bin_dir / tool).symlink_to(shutil.which(tool))
+    result = dry_run(repo_root, {"PATH": str(bin_dir), **env}, "samchat_r1")
+    assert result.returncode == 0, result.stderr
+    *served, trainer = result.stdout.splitlines()
+    assert nproc in trainer
+    assert [server in line for line in served] == ([True] if server else [])
+    if "GPUS_PER_NODE" not in env:
+        assert "[dry run] no GPU here: 4 GPU(s) per node from scripts/slurm/grpo.sbatch's #SBATCH" in result.stderr
+
+
+@pytest.mark.parametrize("script", ["grpo.sbatch", "sft.sbatch"])
+def test_sbatch_cuda_module_hint_matches_the_gpu_lock(repo_root, script):
+    lock = (repo_root / "constraints-gpu.txt").read_text()
+    toolkit = re.search(r"^nvidia-cuda-cupti==(\d+)\.(\d+)\.", lock, re.M).groups()
+    hint = re.search(r"^# module load cuda/(\d+)\.(\d+)", (repo_root / "scripts/slurm" / script).read_text(), re.M)
+    assert hint.groups() == toolkit == ("13", "0")
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,7 @@
 decode lazily to RGB, open-ended rows follow the judge policy, and bad data is named by file and record."""
 
 import json
+import logging
 import re
 
 import pytest
@@ -202,3 +203,58 @@ def test_a_truncated_jpeg_is_skipped_and_counted_before_training(synthetic_dir, 
         data = build(processor, dataset_name=str(folder), data_policy="skip")
     assert len(data.dataset) == 2 and "skipped 1 of 3 records (policy skip)" in caplog.text
     assert [row["images"][0].size for row in data.dataset] == [(64, 64), (64, 64)]  # the rest decodes
+
+
+def test_grpo_train_refuses_a_task_no_reward_scores_before_the_model_loads(
+    repo_root, tiny_model_dir, synthetic_dir, tmp_path, caplog, monkeypatch
+):
+    import grpo.train
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("the model must not load")
+
+    monkeypatch.setattr(grpo.train, "build_model", no_model)
+    data = synthetic_dir / "geovlm" / "counting.jsonl"
+    argv = ["--config", str(repo_root / "configs/grpo/demo.yaml"), "--model_name_or_path", str(tiny_model_dir),
+            "--dataset_name", str(data), "--dataset_format", "jsonl", "--image_folder", str(synthetic_dir / "geovlm/images"),
+            "--output_dir", str(tmp_path / "out"), "--report_to", "none"]  # fmt: skip
+    levels = {name: logging.getLogger(name).level for name in ("common", "grpo", "__main__")}
+    try:
+        with caplog.at_level("ERROR"):
+            assert grpo.train.main(argv) == 1
+    finally:
+        for name, level in levels.items():  # main() sets this project's loggers to INFO
+            logging.getLogger(name).setLevel(level)
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert errors == [
+        f"bad training data: {data}: task 'counting' (3 rows): none of the chosen rewards (format, samchat_keyword) "
+        "scores it; add one that does (counting, geovlm_accuracy) to reward_funcs, or leave those rows out"
+    ]
+
+
+def test_an_image_damaged_past_its_header_is_a_counted_skip_or_one_line(synthetic_dir, processor, tmp_path, caplog):
+    """A PNG cut inside its pixel data passes validation; reading its row mid-run under skip serves the next row in
+    its place (every column) and counts it; under error, one line naming file and record."""
+    from common.data.images import MidRunDataError
+    from tests import faults
+
+    folder = tmp_path / "grpo"
+    folder.mkdir()
+    faults.noise_jpeg(folder / "a.jpg")
+    faults.png_cut_in_its_data(folder / "cut.png")
+    lines = [{"file_name": name, "question": f"q{i}", "solution": "1"} for i, name in enumerate(["a.jpg", "cut.png"])]
+    lines.append({"file_name": "a.jpg", "question": "q2", "solution": "0"})
+    (folder / "metadata.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    data = build(processor, dataset_name=str(folder), data_policy="skip")
+    assert len(data.dataset) == 3  # validation passes the image
+    with caplog.at_level("WARNING", logger="common.data.images"):
+        row = data.dataset[1]
+    assert (row["question"], row["solution"], row["images"][0].size) == ("q2", "0", (64, 64))
+    where = f"{folder / 'metadata.jsonl'}: record 2 (id 'cut.png'): {folder / 'cut.png'}: unreadable image"
+    assert [r.getMessage()[:180] for r in caplog.records] == [
+        f"skipped a record during training (data_policy skip, 1 so far in this process): {where}"[:180]
+    ]
+    strict = build(processor, dataset_name=str(folder))
+    with pytest.raises(MidRunDataError) as caught:
+        strict.dataset[1]
+    assert str(caught.value).startswith(where + " (image file is truncated")

@@ -651,3 +651,28 @@ def test_default_task(names, expected):
 def test_every_task_is_covered_by_an_accuracy_reward():
     covered = {task for reward in REWARDS.values() for task in reward.tasks}
     assert covered == set(TASKS)
+
+
+@pytest.mark.parametrize(
+    "names, rule_tasks, problem",
+    [
+        (["format", "samchat_keyword"], {"samchat": 5}, None),
+        (["format"], {"counting": 3}, None),  # only rewards that score any row: a smoke test, allowed
+        (["format", "geovlm_accuracy"], {"vqa": 2, "yes_no": 1}, None),  # yes_no: a row's reward_method
+        (
+            ["format", "samchat_keyword"],
+            {"samchat": 5, "counting": 3},
+            "task 'counting' (3 rows): none of the chosen rewards (format, samchat_keyword) scores it; add one that "
+            "does (counting, geovlm_accuracy) to reward_funcs, or leave those rows out",
+        ),
+        (
+            ["tinyrs_accuracy"],
+            {"bbox": 1, "vqa": 2, "detection": 1},
+            "task 'detection' (1 rows), 'vqa' (2 rows): none of the chosen rewards (tinyrs_accuracy) scores it; add "
+            "one that does (classification, detection_map, earthdial_accuracy, earthdial_detection, earthdial_vqa, "
+            "geovlm_accuracy) to reward_funcs, or leave those rows out",
+        ),
+    ],
+)
+def test_tasks_no_chosen_reward_scores_are_named(names, rule_tasks, problem):
+    assert grpo.rewards.unscored_tasks(names, rule_tasks) == problem
