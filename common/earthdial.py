@@ -416,6 +416,38 @@ def refer_precision(
     return result
 
 
+# One row's (hits, boxes, malformed) for xbd_precision / (hits, boxes, kept) for grounding_precision. Cached because the
+# bootstrap (eval.intervals) rescores the same rows a thousand times: the pooled ratio is then a sum over cached
+# counts instead of rotated-polygon IoUs (3.4 s per rescoring of 240 rows before). Pure, so caching changes no value.
+@functools.lru_cache(maxsize=1 << 16)
+def _xbd_row(prediction: str, truth: str, threshold: float, strict: bool) -> tuple[int, int, int]:
+    if strict:
+        hit, boxes = strict_box_counts(prediction, truth, threshold)
+        return hit, boxes, 0
+    hits = total = malformed = 0
+    truths = parse_xbd_boxes(truth)
+    for pred in parse_xbd_boxes(prediction):
+        total += 1
+        if len(pred) != 5:
+            malformed += 1
+            continue
+        zeroed = [*pred[:4], 0]
+        hits += any(len(t) == 5 and rotated_iou(zeroed, t) >= threshold for t in truths)
+    return hits, total, malformed
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _grounding_row(prediction: str, truth: str, threshold: float, strict: bool) -> tuple[int, int, int]:
+    if strict:
+        hit, boxes = strict_box_counts(prediction, truth, threshold)
+        return hit, boxes, 1
+    truths = parse_grounding_boxes(truth)
+    if len(truths) >= GROUNDING_BOX_CAP:
+        return 0, 0, 0
+    preds = parse_grounding_boxes(prediction)
+    return sum(any(rotated_iou(p, t) >= threshold for t in truths) for p in preds), len(preds), 1
+
+
 def xbd_precision(rows: Iterable[tuple[str, str]], *, threshold: float, strict: bool = False) -> dict[str, float | int]:
     """xBD detection over `(prediction, truth box string)` rows (EARTHDIAL.md 3.8): pooled hits / predicted boxes.
 
@@ -429,18 +461,8 @@ def xbd_precision(rows: Iterable[tuple[str, str]], *, threshold: float, strict: 
     """
     hits = total = malformed = 0
     for prediction, truth in rows:
-        if strict:
-            hit, boxes = strict_box_counts(prediction, truth, threshold)
-            hits, total = hits + hit, total + boxes
-            continue
-        truths = parse_xbd_boxes(truth)
-        for pred in parse_xbd_boxes(prediction):
-            total += 1
-            if len(pred) != 5:
-                malformed += 1
-                continue
-            zeroed = [*pred[:4], 0]
-            hits += any(len(t) == 5 and rotated_iou(zeroed, t) >= threshold for t in truths)
+        row_hits, row_total, row_malformed = _xbd_row(prediction, truth, threshold, strict)
+        hits, total, malformed = hits + row_hits, total + row_total, malformed + row_malformed
     return {f"precision@{threshold:g}": hits / total if total else 0.0, "boxes": total, "malformed": malformed}
 
 
@@ -457,17 +479,8 @@ def grounding_precision(
     """
     hits = total = kept = 0
     for prediction, truth in rows:
-        if strict:
-            hit, boxes = strict_box_counts(prediction, truth, threshold)
-            hits, total, kept = hits + hit, total + boxes, kept + 1
-            continue
-        truths = parse_grounding_boxes(truth)
-        if len(truths) >= GROUNDING_BOX_CAP:
-            continue
-        kept += 1
-        preds = parse_grounding_boxes(prediction)
-        total += len(preds)
-        hits += sum(any(rotated_iou(p, t) >= threshold for t in truths) for p in preds)
+        row_hits, row_total, row_kept = _grounding_row(prediction, truth, threshold, strict)
+        hits, total, kept = hits + row_hits, total + row_total, kept + row_kept
     key = f"precision@{threshold:g}"
     if strict:
         value: float | None = hits / total if total else 0.0
