@@ -18,9 +18,10 @@ SIZE=${DEMO_SIZE:-demo}
 SEED=${DEMO_SEED:-0}
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export WANDB_MODE=${WANDB_MODE:-offline}
-# Two threads on any machine: how torch and MKL split a sum over threads changes its rounding, so a fixed count keeps
-# the figures independent of the core count (README, "Seeds and CPU types"); the tiny model gains nothing from more.
-export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} MKL_NUM_THREADS=${MKL_NUM_THREADS:-$OMP_NUM_THREADS}
+# One thread on any machine: how torch and MKL split a sum over threads changes its rounding, so a fixed count keeps
+# the figures independent of the core count (README, "Seeds and CPU types"); the tiny model's matrices are too small
+# for more threads to pay, and `make demo-spread` runs its demos side by side instead.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-${OMP_NUM_THREADS:-1}}
 
 start=$(date +%s)
 step() { printf '\n== [%4ds] %s\n' "$(( $(date +%s) - start ))" "$*"; }
