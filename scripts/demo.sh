@@ -19,8 +19,8 @@ SEED=${DEMO_SEED:-0}
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 export WANDB_MODE=${WANDB_MODE:-offline}
 # One thread on any machine: how torch and MKL split a sum over threads changes its rounding, so a fixed count keeps
-# the figures independent of the core count (README, "Seeds and CPU types"); the tiny model's matrices are too small
-# for more threads to pay, and `make demo-spread` runs its demos side by side instead.
+# the figures independent of the core count (README, "Seeds and CPU types"); `make demo-spread` runs its demos side
+# by side instead. (Not yet timed against two threads on an idle machine.)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} MKL_NUM_THREADS=${MKL_NUM_THREADS:-${OMP_NUM_THREADS:-1}}
 
 start=$(date +%s)
