@@ -35,7 +35,8 @@ install: $(VENV)/.installed tokenizer .nltk_data/corpora/wordnet/lexnames
 demo: $(VENV)/.installed
 	bash scripts/demo.sh
 
-# The demo at seeds 0-2 and on AVX2 kernels, side by side (README: how far the figures move).
+# The demo at seeds 0-4, then seed 0 on AVX2 and SSE4 kernels and on two threads, side by side (README: how far
+# the figures move).
 demo-spread: $(VENV)/.installed
 	bash scripts/demo_spread.sh
 

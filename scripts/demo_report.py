@@ -7,8 +7,9 @@
 Reads `<demo>/eval/{base,sft,grpo}/metrics.json` (written by eval.run) and the trainers' `trainer_state.json`
 (SFT loss, GRPO rewards); writes `<demo>/report.md`, `sft_loss.png`, `grpo_rewards.png`, `f1_by_checkpoint.png`.
 The figures are whatever the run produced: the report states them, it does not judge them. `--check-readme`
-compares them with the demo table of README.md (paper protocol, three decimals) and exits 1, printing the table the
-README should hold, when they differ: `make demo` runs it, and a slow test runs the full demo and requires a match.
+compares them with the demo table of README.md (paper protocol, three decimals), names every figure that differs
+and by how much, and exits 1, printing the table the README would hold, when one differs by more than
+README_TOLERANCE (what README says to expect on another machine): `make demo` runs it, and so does a slow test.
 `--spread` prints one row per finished demo (paper protocol), as `make demo-spread` does for seeds and CPU kernels.
 """
 
@@ -141,23 +142,71 @@ def render(demo: Path) -> str:
 README_ROWS = {"base": "base (random)", "sft": "CoT SFT", "grpo": "GRPO"}
 
 
+README_HEADER = "| checkpoint | F1 | precision | recall | accuracy |"
+
+
 def readme_table(metrics: dict[str, dict]) -> list[str]:
-    lines = ["| checkpoint | F1 | precision | recall | accuracy |", "|---|---|---|---|---|"]
+    lines = [README_HEADER, "|---|---|---|---|---|"]
     for name in CHECKPOINTS:
         cells = " | ".join(f"{metrics[name]['paper'][c]:.3f}" for c in COLUMNS)
         lines.append(f"| {README_ROWS[name]} | {cells} |")
     return lines
 
 
-def check_readme(metrics: dict[str, dict], readme: Path) -> list[str]:
-    """The README's demo rows that differ from this run's figures ([] = the README is true)."""
-    expected = readme_table(metrics)
+# How far a figure of the default demo may sit from README's table and still be what README says to expect: the
+# largest gap measured between runs that differ only in CPU kernels or thread count (README, "Seeds and CPU
+# types"), rounded up. Within it the check passes and names each gap; beyond it the check fails.
+README_TOLERANCE = 0.05
+
+
+def readme_rows(readme: Path) -> dict[str, tuple[float, ...]] | None:
+    """README's demo table as {row label: paper-protocol figures}, or None when README has no demo table."""
     lines = [line.strip() for line in readme.read_text().splitlines()]
-    if expected[0] not in lines:
-        return expected[2:]  # no demo table at all
-    start = lines.index(expected[0]) + 2
-    stated = list(itertools.takewhile(lambda line: line.startswith("|"), lines[start:]))
-    return [line for line in expected[2:] if line not in stated]
+    if README_HEADER not in lines:
+        return None
+    stated = itertools.takewhile(lambda line: line.startswith("|"), lines[lines.index(README_HEADER) + 2 :])
+    rows = {}
+    for line in stated:
+        label, *cells = (cell.strip() for cell in line.strip("|").split("|"))
+        try:
+            rows[label] = tuple(float(cell) for cell in cells)
+        except ValueError:
+            raise SystemExit(f"{readme}: demo table row {line!r} holds a cell that is not a number") from None
+    return rows
+
+
+def readme_gaps(metrics: dict[str, dict], readme: Path) -> list[tuple[str, str, float | None, float]]:
+    """(row, column, README's figure or None when README lacks the row, this run's figure) for every figure of
+    this run that README's demo table does not state exactly ([] = the README is exact)."""
+    stated = readme_rows(readme) or {}
+    gaps = []
+    for name in CHECKPOINTS:
+        row = README_ROWS[name]
+        for i, column in enumerate(COLUMNS):
+            ours = round(metrics[name]["paper"][column], 3)
+            theirs = stated[row][i] if row in stated and i < len(stated[row]) else None
+            if theirs is None or abs(ours - theirs) > 5e-4:
+                gaps.append((row, column, theirs, ours))
+    return gaps
+
+
+def check_readme(metrics: dict[str, dict], readme: Path, tolerance: float = README_TOLERANCE) -> tuple[bool, list[str]]:
+    """Whether README's demo table holds for this run within `tolerance`, and one plain line per figure that
+    differs: which, README's value, this run's, by how much, and whether that is within what README says to expect."""
+    lines, holds = [], True
+    for row, column, theirs, ours in readme_gaps(metrics, readme):
+        if theirs is None:
+            holds = False
+            lines.append(f"{row} {column}: README states no figure, this run {ours:.3f}")
+            continue
+        within = abs(ours - theirs) <= tolerance + 5e-4
+        holds &= within
+        verdict = "within" if within else "BEYOND"
+        lines.append(
+            f"{row} {column}: README {theirs:.3f}, this run {ours:.3f} ({ours - theirs:+.3f}), {verdict} the "
+            f"+-{tolerance:.2f} README says to expect on another machine"
+        )
+    return holds, lines
 
 
 SPREAD_HEADER = "| run | base F1 | SFT F1 | GRPO F1 | GRPO precision | GRPO recall | GRPO accuracy |"
@@ -195,13 +244,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.check_readme:
         metrics = {name: samdata_metrics(args.demo_dir / "eval" / name) for name in CHECKPOINTS}
-        wrong = check_readme(metrics, args.check_readme)
-        if wrong:
-            print(f"{args.check_readme} does not state this demo's figures; its table should read:", file=sys.stderr)
-            print("\n".join(readme_table(metrics)), file=sys.stderr)
-            return 1
-        print(f"{args.check_readme}: the demo table matches this run")
-        return 0
+        holds, differences = check_readme(metrics, args.check_readme)
+        if not differences:
+            print(f"{args.check_readme}: the demo table matches this run exactly")
+            return 0
+        print(f"{args.check_readme}: this run's figures differ from the demo table:")
+        print("\n".join(f"  {line}" for line in differences))
+        if holds:
+            print(f"Every difference is within the +-{README_TOLERANCE:.2f} that {args.check_readme} says to expect.")
+            return 0
+        print(f"{args.check_readme} does not state this demo's figures; its table would read:", file=sys.stderr)
+        print("\n".join(readme_table(metrics)), file=sys.stderr)
+        return 1
     report = render(args.demo_dir)
     (args.demo_dir / "report.md").write_text(report)
     print(report)

@@ -1,23 +1,37 @@
 #!/usr/bin/env bash
-# How far the demo's figures move (`make demo-spread`, README "What `make demo` shows"): the default demo at seeds
-# 0, 1 and 2, then seed 0 again with ATen, oneDNN and MKL held to their AVX2 kernels, the code a CPU without AVX-512 /
-# AMX runs. Prints one row per run (paper protocol). Each run resumes like `make demo`; `make clean` starts over.
-#   SPREAD_OUT=outputs/spread  SPREAD_SEEDS="0 1 2"
+# How far the demo's figures move (`make demo-spread`, README "Seeds and CPU types"): the default demo at seeds 0-4,
+# then seed 0 again on other CPU code paths: ATen, oneDNN and MKL held to their AVX2 kernels (what a CPU without
+# AVX-512 / AMX runs), held to their baseline x86-64 kernels (SSE4, what every x86-64 CPU has), and on two threads.
+# Holding kernels down emulates a lesser CPU on a better one, never the reverse. Each demo runs on one thread, so
+# SPREAD_JOBS of them (default: the core count) run side by side. Prints one row per run (paper protocol). Each run
+# resumes like `make demo`; `make clean` starts over.
+#   SPREAD_OUT=outputs/spread  SPREAD_SEEDS="0 1 2 3 4"  SPREAD_JOBS=$(nproc)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PY:-.venv/bin/python}
 OUT=${SPREAD_OUT:-outputs/spread}
+JOBS=${SPREAD_JOBS:-$(nproc)}
 mkdir -p "$OUT"
 runs=()
-for seed in ${SPREAD_SEEDS:-0 1 2}; do
-  echo "== seed $seed -> $OUT/seed$seed"
-  DEMO_OUT="$OUT/seed$seed" DEMO_SEED=$seed bash scripts/demo.sh > "$OUT/seed$seed.log" 2>&1 || {
-    echo "seed $seed failed: see $OUT/seed$seed.log" >&2; exit 1; }
-  runs+=("seed $seed=$OUT/seed$seed")
+# demo LABEL DIR SEED [VAR=VALUE ...]: one demo run in the background with extra environment, its log beside it.
+demo() {
+  local label=$1 dir=$OUT/$2 seed=$3
+  shift 3
+  while [ "$(jobs -pr | wc -l)" -ge "$JOBS" ]; do wait -n || true; done
+  echo "== $label -> $dir"
+  env DEMO_OUT="$dir" DEMO_SEED="$seed" "$@" bash scripts/demo.sh > "$dir.log" 2>&1 &
+  runs+=("$label=$dir")
+}
+for seed in ${SPREAD_SEEDS:-0 1 2 3 4}; do
+  demo "seed $seed" "seed$seed" "$seed"
 done
-echo "== seed 0, AVX2 kernels -> $OUT/seed0_avx2"
-DEMO_OUT="$OUT/seed0_avx2" DEMO_SEED=0 ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 \
-  bash scripts/demo.sh > "$OUT/seed0_avx2.log" 2>&1 || { echo "AVX2 run failed: see $OUT/seed0_avx2.log" >&2; exit 1; }
-runs+=("seed 0, AVX2 kernels=$OUT/seed0_avx2")
+demo "seed 0, AVX2 kernels" seed0_avx2 0 ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2
+demo "seed 0, SSE4 kernels" seed0_sse4 0 ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 \
+  MKL_ENABLE_INSTRUCTIONS=SSE4_2
+demo "seed 0, 2 threads" seed0_2threads 0 OMP_NUM_THREADS=2
+wait
+for run in "${runs[@]}"; do
+  [ -f "${run#*=}/report.md" ] || { echo "${run%%=*} failed: see ${run#*=}.log" >&2; exit 1; }
+done
 $PY scripts/demo_report.py --spread "${runs[@]}"

@@ -251,30 +251,36 @@ def caption(scene: dict, rng: np.random.Generator) -> str:
 
 
 def summary(scene: dict) -> str:
-    """One-sentence answer of a chain-of-thought reply."""
+    """One-sentence answer of a chain-of-thought reply, its class in its first word (see `reasoning`)."""
     if scene["label"]:
         n = count_of(scene, "revetment")
         return (
-            f"This is a military missile site: {number_words(n)} launcher revetments in a ring around a control site, "
+            f"Military missile site: {number_words(n)} launcher revetments in a ring around a control site, "
             "linked by access roads."
         )
     return {
-        "farmland": "This is civilian farmland with crop fields, a road and a few houses.",
-        "residential": "This is a civilian residential area with houses along a street grid.",
-        "lakeside": "This is a civilian rural landscape with a lake, crop fields and a road.",
+        "farmland": "Civilian farmland with crop fields, a road and a few houses.",
+        "residential": "Civilian residential area with houses along a street grid.",
+        "lakeside": "Civilian rural landscape with a lake, crop fields and a road.",
     }[scene["layout"]]
 
 
 def reasoning(scene: dict) -> str:
-    """The chain of thought that leads from what is visible to the scene's class."""
+    """The chain of thought that leads from what is visible to the scene's class.
+
+    The class shows in the first word, and no phrase is shared by both classes' texts after it, so every later word
+    follows from the words just before it: a ~200k-parameter model that learns the first word from the image then
+    writes the rest from its own text, where a phrase shared by both classes (once, "seen from above. I ...")
+    left it to decide again from the image and it decided differently on unseen images at some seeds.
+    """
     terrain = scene["terrain"]
     if scene["label"]:
         n = count_of(scene, "revetment")
         steps = [
-            f"The image shows {terrain} terrain seen from above.",
-            f"I can see {number_words(n)} bright {scene['revetment_shape']} concrete structures.",
-            "They lie at about the same distance from a central compound, so they form a ring.",
-            "Roads connect each structure to the centre.",
+            f"A ring of {number_words(n)} bright {scene['revetment_shape']} concrete structures lies on {terrain} "
+            "terrain.",
+            "Each stands at the same distance from the control site in the middle.",
+            "Access roads join every structure to the centre.",
         ]
         if scene["camouflaged"]:
             steps.append("The structures are faint because they are camouflaged, but the ring is still visible.")
@@ -290,9 +296,7 @@ def reasoning(scene: dict) -> str:
         f"There {'is' if houses == 1 else 'are'} {number_words(houses)} {'house' if houses == 1 else 'houses'} "
         f"and {number_words(count_of(scene, 'road'))} paved {'road' if count_of(scene, 'road') == 1 else 'roads'}."
     )
-    steps.append(
-        "Nothing is arranged in a ring around a central compound, and every structure is an ordinary building."
-    )
+    steps.append("Every structure is an ordinary building, with nothing in formation.")
     steps.append(f"This is the layout of {'a town' if scene['setting'] == 'urban' else 'the countryside'}.")
     return " ".join(steps)
 

@@ -61,8 +61,8 @@ SIZES = {
     },
     "demo": {
         "image": 224,
-        "train_pos": 100,
-        "train_neg": 200,
+        "train_pos": 300,
+        "train_neg": 300,
         "test": (12, 38, 40),
         "grpo_pos": 60,
         "grpo_neg": 100,

@@ -44,12 +44,12 @@ def test_first_record_token_exact(records, processor):
     item = encode(records[0], processor, "paper")
     ids = item["input_ids"].tolist()
     assert ids[:3] == SYSTEM_START
-    assert len(ids) == 155 and item["image_grid_thw"].tolist() == [[1, 8, 8]]
+    assert len(ids) == 145 and item["image_grid_thw"].tolist() == [[1, 8, 8]]
     assert ids.count(151655) == 16  # <|image_pad|>: 8x8 patches merged 2x2
     (reply,) = supervised_runs(item["input_ids"], item["labels"])
     assert reply[:3] == REASONING_OPEN  # the reply opens with the multi-token tag, supervised from its first token
     assert reply[-5:] == [3918, 9217, 397, 151645, 198]  # `</` `answer` `>\n` <|im_end|> `\n`: the paper's newline
-    assert len(reply) == 101
+    assert len(reply) == 91
 
 
 @pytest.mark.parametrize("template", ["paper", "official"])
@@ -67,4 +67,4 @@ def test_lengths_measured_without_encoding(records, processor, template):
     dataset = SFTDataset(records, processor, template=template, max_length=None)
     assert dataset.lengths == [len(dataset[i]["input_ids"]) for i in range(len(dataset))]
     if template == "paper":
-        assert dataset.lengths[:5] == [155, 123, 135, 135, 154]
+        assert dataset.lengths[:5] == [145, 115, 128, 128, 144]
