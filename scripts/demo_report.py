@@ -10,7 +10,8 @@ The figures are whatever the run produced: the report states them, it does not j
 compares them with the demo table of README.md (paper protocol, three decimals), names every figure that differs
 and by how much, and exits 1, printing the table the README would hold, when one differs by more than
 README_TOLERANCE (what README says to expect on another machine): `make demo` runs it, and so does a slow test.
-`--spread` prints one row per finished demo (paper protocol), as `make demo-spread` does for seeds and CPU kernels.
+`--spread` prints one row per finished demo (paper protocol), as `make demo-spread` does for seeds and CPU kernels,
+then the seed runs aggregated as `scripts/reproduce.py --seeds` aggregates a paper run (eval.seeds).
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
+
+from eval.report import with_interval  # noqa: E402
+from eval.seeds import aggregate  # noqa: E402
 
 CHECKPOINTS = ("base", "sft", "grpo")
 PROTOCOLS = ("paper", "strict")
@@ -49,6 +53,25 @@ def samdata_metrics(eval_dir: Path) -> dict:
         raise SystemExit(f"{path} is missing: run eval.run for this checkpoint first")
     task = json.loads(path.read_text())["tasks"]["samdata"]
     return {"paper": task["paper"], "strict": task["strict"], "errors": task.get("errors", 0)}
+
+
+def interval_table(metrics: dict[str, dict]) -> list[str]:
+    """F1 and accuracy with their 95% bootstrap intervals over the test images (eval.run's `ci95`, SPEC 6.5): how
+    far the figures could move with another draw of test scenes, before any seed or CPU changes them."""
+    lines = [
+        "95% bootstrap intervals over the test images (1000 resamples, eval.run's `ci95`):",
+        "",
+        "| checkpoint | " + " | ".join(f"{p} {c}" for p in PROTOCOLS for c in ("f1", "accuracy")) + " |",
+        "|---|---|---|---|---|",
+    ]
+    for name in CHECKPOINTS:
+        cells = [
+            with_interval(metrics[name][p][c], metrics[name][p].get("ci95", {}).get(c))
+            for p in PROTOCOLS
+            for c in ("f1", "accuracy")
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def plot_series(logs: list[dict], keys: list[str], title: str, out: Path) -> list[str]:
@@ -115,6 +138,7 @@ def render(demo: Path) -> str:
     for name in CHECKPOINTS:
         cells = [f"{metrics[name][p][c]:.3f}" for p in PROTOCOLS for c in COLUMNS]
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {metrics[name]['errors']} |")
+    lines += ["", *interval_table(metrics)]
     base_f1 = metrics["base"]["paper"]["f1"]
     best = max(("sft", "grpo"), key=lambda n: metrics[n]["paper"]["f1"])
     lines += [
@@ -223,6 +247,28 @@ def spread_table(runs: dict[str, dict[str, dict]]) -> list[str]:
     return lines
 
 
+def seed_summary(folders: dict[str, Path]) -> list[str]:
+    """The trained checkpoints' F1 and accuracy over the seed runs (label -> demo folder), aggregated as
+    `scripts/reproduce.py --seeds` aggregates a paper run's seeds (eval.seeds: mean, min-max, pooled interval)."""
+    lines = [
+        "| checkpoint | metric | mean | min-max | pooled 95% interval | seeds |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in ("sft", "grpo"):
+        per_seed = {
+            label: json.loads((folder / "eval" / name / "metrics.json").read_text())
+            for label, folder in folders.items()
+        }
+        for row in aggregate(per_seed):
+            if row["protocol"] == "paper" and row["metric"] in ("f1", "accuracy"):
+                pooled = "-" if row["pooled_ci95"] is None else "[{:.3f}, {:.3f}]".format(*row["pooled_ci95"])
+                lines.append(
+                    f"| {name} | {row['metric']} | {row['mean']:.3f} | {row['min']:.3f}-{row['max']:.3f} | {pooled} "
+                    f"| {row['seeds']} |"
+                )
+    return lines
+
+
 def spread_runs(specs: list[str]) -> dict[str, dict[str, dict]]:
     runs = {}
     for spec in specs:
@@ -241,6 +287,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.spread:
         print("\n".join(spread_table(spread_runs(args.spread))))
+        # The seed runs (labels "seed N"), not the kernel / thread variants of one seed, make the aggregate.
+        seeds = {
+            label: Path(folder)
+            for label, _, folder in (spec.partition("=") for spec in args.spread)
+            if label.startswith("seed ") and label[5:].isdigit()
+        }
+        if len(seeds) > 1:
+            print(f"\nOver the {len(seeds)} seeds (paper protocol; eval.seeds):\n")
+            print("\n".join(seed_summary(seeds)))
         return 0
     if args.check_readme:
         metrics = {name: samdata_metrics(args.demo_dir / "eval" / name) for name in CHECKPOINTS}

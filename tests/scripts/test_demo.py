@@ -129,3 +129,35 @@ def test_spread_table_has_one_row_per_run(tmp_path):
     ]
     with pytest.raises(SystemExit, match="LABEL=DEMO_DIR"):
         report.spread_runs([str(tmp_path / "a")])
+
+
+def _write_metrics(folder, paper):
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps({"tasks": {"samdata": {"paper": paper, "strict": paper}}}))
+
+
+def test_seed_summary_aggregates_the_seed_runs_as_reproduce_does(tmp_path):
+    report = _demo_report()
+    for run, grpo_f1 in (("a", 0.9), ("b", 0.7)):
+        for name in ("sft", "grpo"):
+            f1 = 0.684 if name == "sft" else grpo_f1
+            paper = {"f1": f1, "precision": 1.0, "recall": 0.5, "accuracy": 0.5}
+            if name == "sft":  # the SFT runs carry intervals, the GRPO runs do not: no pooled interval for them
+                paper["ci95"] = {"f1": [0.604, 0.764], "accuracy": [0.4, 0.6]}
+            _write_metrics(tmp_path / run / "eval" / name, paper)
+    lines = report.seed_summary({"seed 0": tmp_path / "a", "seed 1": tmp_path / "b"})
+    # Same F1 at both seeds: the pooled interval is the test-sample interval alone (half-width 0.080).
+    assert lines[2:] == [
+        "| sft | f1 | 0.684 | 0.684-0.684 | [0.604, 0.764] | 2 |",
+        "| sft | accuracy | 0.500 | 0.500-0.500 | [0.400, 0.600] | 2 |",
+        "| grpo | f1 | 0.800 | 0.700-0.900 | - | 2 |",
+        "| grpo | accuracy | 0.500 | 0.500-0.500 | - | 2 |",
+    ]
+
+
+def test_report_shows_the_intervals_eval_run_wrote():
+    report = _demo_report()
+    paper = {"f1": 0.9, "accuracy": 0.85, "ci95": {"f1": [0.8, 0.95], "accuracy": [0.78, 0.92]}}
+    metrics = {name: {"paper": paper, "strict": {"f1": 0.5, "accuracy": 0.5}} for name in report.CHECKPOINTS}
+    lines = report.interval_table(metrics)
+    assert lines[4] == "| base | 0.9000 [0.8000, 0.9500] | 0.8500 [0.7800, 0.9200] | 0.5000 | 0.5000 |"
