@@ -211,7 +211,7 @@ def generate_task(
     if shard.main:
         if force:
             for stale in [path, *folder.glob(RANK_FILES)]:
-                stale.unlink()
+                stale.unlink(missing_ok=True)
         _check_settings(folder, {**settings, "max_new_tokens": max_new_tokens}, force)
         # Keep only the finished rows of this sample set, with those a killed sharded run left in its rank files
         # (drops failed and cut-short lines, to be generated again) ...

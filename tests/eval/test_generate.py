@@ -100,6 +100,14 @@ def test_changed_settings_need_force(samdata_folder, tmp_path):
     assert summary.reused == 0 and sum(backend.calls) == 5
 
 
+def test_force_on_a_fresh_output_dir(samdata_folder, tmp_path):
+    # --force with nothing to remove yet (GRPO validation forces every step's fresh folder): generates everything.
+    backend = FakeBackend()
+    summary = _run(samdata_folder, tmp_path / "fresh", backend, force=True)
+    assert (summary.reused, sum(backend.calls)) == (0, 5)
+    assert len(read_predictions(tmp_path / "fresh" / "samdata" / "predictions.jsonl")) == 6
+
+
 def test_read_predictions_rejects_a_bad_middle_line(tmp_path):
     path = tmp_path / "p.jsonl"
     path.write_text('{"id": "a", "prediction": "x"}\nnot json\n{"id": "b", "prediction": "y"}\n')

@@ -422,8 +422,9 @@ def test_cli_writes_small(tmp_path, capsys):
 def test_demo_size_counts(tmp_path):
     root = synthetic.generate(tmp_path, seed=0, size="demo")
     inst = load_json(root / "samdata/train/sam_300_inst.json")
-    assert len(inst) == 300
-    assert sum(has_keyword(r["conversations"][1]["value"]) for r in inst) == 100
+    # Balanced since issue 21: 300 missile sites and 300 civilian scenes (the file keeps its upstream name).
+    assert len(inst) == 600
+    assert sum(has_keyword(r["conversations"][1]["value"]) for r in inst) == 300
     test_names = [p.name[0] for p in (root / "samdata/test").iterdir()]
     assert [test_names.count(c) for c in "012"] == [12, 38, 40]
     solutions = [row["solution"] for row in load_jsonl(root / "samdata/grpo/metadata.jsonl")]
