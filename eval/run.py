@@ -33,7 +33,7 @@ from .report import PAPER_NUMBERS, headline, write_report
 from .score import add_interval_arguments, score_rows
 from .shard import detect_shard, pin_devices
 from .tasks import BOX_FRAMES, PROMPT_STYLES, PromptOptions, ScoreOptions, resolve_tasks
-from .tasks.base import MissingDataError
+from .tasks.base import load_or_skip
 
 logger = logging.getLogger("eval.run")
 
@@ -164,13 +164,8 @@ def run(args: argparse.Namespace) -> dict:
     named = {name.strip() for name in args.tasks.split(",")}
     skipped = {}
     for task in tasks:
-        try:
-            rows = task.load(args.data_root)
-        except MissingDataError as exc:
-            if task.key in named:
-                raise
-            logger.warning("%s: skipped, its data is absent (%s)", task.key, exc)
-            skipped[task.key] = str(exc)
+        rows = load_or_skip(task, args.data_root, named, skipped)
+        if rows is None:
             continue
         if args.limit is not None:
             rows = rows[: args.limit]

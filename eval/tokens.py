@@ -24,7 +24,7 @@ from common.data import DataError, load_image
 
 from .backends import MODEL_FLAGS, render_prompt
 from .tasks import PROMPT_STYLES, PromptOptions, Row, Task, resolve_tasks
-from .tasks.base import MissingDataError
+from .tasks.base import load_or_skip
 
 logger = logging.getLogger("eval.tokens")
 
@@ -72,13 +72,10 @@ def measure(args: argparse.Namespace) -> dict:
     prompt = PromptOptions(style=args.prompt_style, reasoning=args.reasoning)
     result: dict = {"model": args.model, "min_pixels": args.min_pixels, "max_pixels": args.max_pixels, "tasks": {}}
     named = {name.strip() for name in args.tasks.split(",")}
+    skipped: dict[str, str] = {}
     for task in resolve_tasks(args.tasks):
-        try:
-            rows = task.load(args.data_root)
-        except MissingDataError as exc:
-            if task.key in named:
-                raise
-            logger.warning("%s: skipped, its data is absent (%s)", task.key, exc)
+        rows = load_or_skip(task, args.data_root, named, skipped)
+        if rows is None:
             continue
         rows = rows[: args.limit] if args.limit else rows
         counts, unreadable = [], 0

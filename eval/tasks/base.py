@@ -20,14 +20,17 @@ is counted in `errors`; the strict protocol scores it as a wrong answer.
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from common.data import DataError
 from common.parsing import BOX_FRAMES
 from common.prompts import DEFAULT_SYSTEM
+
+logger = logging.getLogger("eval.tasks")
 
 PROMPT_STYLES = ("tinyrs", "qwen2vl_instruct", "qwen2vl")
 PROTOCOLS = ("paper", "strict")
@@ -103,6 +106,22 @@ class MissingDataError(DataError):
     """A task's data is absent from the data root (not malformed). `eval.run` skips such a task, logged and listed
     in metrics.json, when it was selected through a family name (`--tasks earthdial` over a partial download); a
     task named by its key still fails."""
+
+
+def load_or_skip(
+    task: Task, data_root: str | os.PathLike, named: set[str], skipped: MutableMapping[str, str]
+) -> list[Row] | None:
+    """A task's rows, or None when its data is absent and it was selected through a family name: that skip is
+    logged and recorded in `skipped` (task key -> reason); a task named by its key (in `named`) still fails
+    (MissingDataError's rule). eval.run and eval.tokens select tasks alike."""
+    try:
+        return task.load(data_root)
+    except MissingDataError as exc:
+        if task.key in named:
+            raise
+        logger.warning("%s: skipped, its data is absent (%s)", task.key, exc)
+        skipped[task.key] = str(exc)
+        return None
 
 
 def ratio(numerator: float, denominator: float) -> float:
