@@ -66,4 +66,4 @@ lock:
 	mv constraints.txt.new constraints.txt
 
 clean:
-	rm -rf outputs/demo .pytest_cache .ruff_cache
+	rm -rf outputs/demo outputs/spread .pytest_cache .ruff_cache

@@ -36,9 +36,8 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openai
 from PIL import Image
 
 from common.parsing import first_number
@@ -49,6 +48,12 @@ from common.prompts import (
     JUDGE_TEMPERATURE,
     JUDGE_USER_TEMPLATE,
 )
+
+if TYPE_CHECKING:
+    import openai
+
+# openai (about a second to import) is imported where a judge is built or its errors are read: every GRPO run
+# imports this module through grpo.configs, and only runs with open-ended rows and a judge need the client.
 
 logger = logging.getLogger(__name__)
 
@@ -180,6 +185,8 @@ def reward_from_reply(reply: str) -> float | None:
 
 
 def _is_transient(error: Exception) -> bool:
+    import openai
+
     if isinstance(error, openai.APIConnectionError):  # includes APITimeoutError
         return True
     if isinstance(error, openai.APIStatusError):
@@ -190,6 +197,8 @@ def _is_transient(error: Exception) -> bool:
 def _describe(error: Exception) -> str:
     """One short line about a failed request. Status errors give only class and code: a 401 message quotes part
     of the key, and a server's body may echo request headers."""
+    import openai
+
     if isinstance(error, openai.APIStatusError):
         return f"{type(error).__name__} (HTTP {error.status_code})"
     if isinstance(error, openai.OpenAIError):
@@ -221,6 +230,8 @@ def _api_key(config: JudgeConfig) -> str:
 
 def _openai_client(config: JudgeConfig, api_key: str) -> openai.OpenAI:
     # max_retries=0: the SDK would otherwise retry silently, and the counts must show every retry.
+    import openai
+
     return openai.OpenAI(api_key=api_key, base_url=config.base_url, timeout=config.timeout, max_retries=0)
 
 

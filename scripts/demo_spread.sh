@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # How far the demo's figures move (`make demo-spread`, README "Seeds and CPU types"): the default demo at seeds 0-4,
-# then seed 0 again on other CPU code paths: ATen, oneDNN and MKL held to their AVX2 kernels (what a CPU without
-# AVX-512 / AMX runs), held to their baseline x86-64 kernels (SSE4, what every x86-64 CPU has), and on two threads.
-# Holding kernels down emulates a lesser CPU on a better one, never the reverse. Each demo runs on one thread, so
-# SPREAD_JOBS of them (default: the core count) run side by side. Prints one row per run (paper protocol). Each run
-# resumes like `make demo`; `make clean` starts over.
+# then seed 0 again on other CPU code paths: the libraries' own kernel choice instead of the demo's AVX2 pins (what
+# an AVX-512 / AMX machine would run unpinned; the same code as the pins on an AVX2 machine), the baseline x86-64
+# kernels (SSE4: a CPU without AVX2), and two threads instead of one. Holding kernels down emulates a lesser CPU on a
+# better one, never the reverse. Each demo runs one-thread processes (its second lane is idle most of the time), so
+# SPREAD_JOBS of them (default: the core count) run side by side. Prints one row per run (paper protocol), then the
+# seeds' aggregate. Each run resumes like `make demo`; `make clean` starts over.
 #   SPREAD_OUT=outputs/spread  SPREAD_SEEDS="0 1 2 3 4"  SPREAD_JOBS=$(nproc)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,9 +27,8 @@ demo() {
 for seed in ${SPREAD_SEEDS:-0 1 2 3 4}; do
   demo "seed $seed" "seed$seed" "$seed"
 done
-demo "seed 0, AVX2 kernels" seed0_avx2 0 ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2
-demo "seed 0, SSE4 kernels" seed0_sse4 0 ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 \
-  MKL_ENABLE_INSTRUCTIONS=SSE4_2
+demo "seed 0, native kernels" seed0_native 0 DEMO_KERNELS=native
+demo "seed 0, SSE4 kernels" seed0_sse4 0 ATEN_CPU_CAPABILITY=default ONEDNN_MAX_CPU_ISA=SSE41 MKL_CBWR=SSE4_2
 demo "seed 0, 2 threads" seed0_2threads 0 OMP_NUM_THREADS=2
 wait
 for run in "${runs[@]}"; do

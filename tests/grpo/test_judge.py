@@ -520,3 +520,16 @@ def test_max_tokens_none_is_not_sent():
     calls, client = recording_client()
     Judge(JudgeConfig(max_tokens=None, prompt="improved"), client=client).score("q", "a", None)
     assert "max_tokens" not in calls[0] and calls[0]["messages"][0]["role"] == "user"
+
+
+def test_grpo_imports_no_openai_until_a_judge_is_built():
+    # Every GRPO run imports this module (grpo.configs); the client library costs about a second and only judged
+    # runs need it.
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO_ROOT
+
+    code = "import sys, grpo.configs, grpo.judge; print('openai' in sys.modules)"
+    run = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "False"

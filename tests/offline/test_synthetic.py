@@ -407,6 +407,28 @@ def test_other_seed_other_data(synthetic_dir, tmp_path):
     assert (other / name).read_bytes() != (synthetic_dir / name).read_bytes()
 
 
+def test_sections_written_apart_match_one_call(synthetic_dir, tmp_path):
+    # The demo writes SAMData first and the rest beside SFT: two calls must give the files of one.
+    apart = tmp_path / "apart"
+    synthetic.generate(apart, seed=0, size="small", sections=["samdata"])
+    assert sorted(p.name for p in apart.iterdir()) == ["samdata"]
+    assert (
+        synthetic.main(["--out", str(apart), "--size", "small", "--sections", "vhm,vhm_grpo,scorers,geovlm,earthdial"])
+        == 0
+    )
+    first, second = _snapshot(synthetic_dir), _snapshot(apart)
+    assert first.keys() == second.keys()
+    assert [k for k in first if first[k] != second[k]] == []
+
+
+def test_unknown_section_is_rejected(tmp_path, capsys):
+    with pytest.raises(ValueError, match="unknown section"):
+        synthetic.generate(tmp_path, sections=["samdata", "nope"])
+    with pytest.raises(SystemExit):
+        synthetic.main(["--out", str(tmp_path), "--sections", "sam"])
+    assert "unknown section(s) sam; expected some of samdata, vhm" in capsys.readouterr().err
+
+
 def test_unknown_size_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="unknown size 'huge'"):
         synthetic.generate(tmp_path, size="huge")
@@ -428,5 +450,6 @@ def test_demo_size_counts(tmp_path):
     test_names = [p.name[0] for p in (root / "samdata/test").iterdir()]
     assert [test_names.count(c) for c in "012"] == [12, 38, 40]
     solutions = [row["solution"] for row in load_jsonl(root / "samdata/grpo/metadata.jsonl")]
-    assert (solutions.count("1"), solutions.count("0")) == (60, 100)
+    # Balanced too: a GRPO set of 60 / 100 rewarded "no" more often than "yes" and GRPO lost recall.
+    assert (solutions.count("1"), solutions.count("0")) == (80, 80)
     assert Image.open(root / "samdata/test/0_000.png").size == (224, 224)

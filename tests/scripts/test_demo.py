@@ -32,6 +32,10 @@ def test_reduced_demo_pipeline_writes_a_report_for_three_checkpoints(tmp_path):
         assert "samdata" in json.dumps(metrics)
     for png in ("sft_loss.png", "grpo_rewards.png", "f1_by_checkpoint.png"):
         assert (out / png).stat().st_size > 1000, png
+    # The second lane's stages (the other datasets and their validation, the base and SFT evaluations) log apart.
+    assert "validated" in (out / "logs" / "data.log").read_text()
+    for name in ("eval_base", "eval_sft"):
+        assert "metrics:" in (out / "logs" / f"{name}.log").read_text(), name
 
     # Rerunning resumes: every stage is complete, so nothing is retrained (the SFT model file is untouched).
     model = next((out / "sft").glob("*.safetensors"))

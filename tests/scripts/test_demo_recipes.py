@@ -29,7 +29,7 @@ PLATFORM = {
 }
 # Step counts: how long, how often to log and save, how many checkpoints to keep; the seed (the demo's DEMO_SEED).
 STEPS = {"num_train_epochs", "max_steps", "logging_steps", "save_steps", "save_total_limit", "seed"}
-# Logging backend: no wandb account offline; completions are not logged on the demo's 960 rollouts.
+# Logging backend: no wandb account offline; completions are not logged on the demo's 640 rollouts.
 LOGGING = {"report_to", "log_completions"}
 
 GRPO_ALLOWED = {

@@ -67,4 +67,4 @@ def test_lengths_measured_without_encoding(records, processor, template):
     dataset = SFTDataset(records, processor, template=template, max_length=None)
     assert dataset.lengths == [len(dataset[i]["input_ids"]) for i in range(len(dataset))]
     if template == "paper":
-        assert dataset.lengths[:5] == [145, 115, 128, 128, 144]
+        assert dataset.lengths[:5] == [145, 115, 128, 128, 162]
