@@ -72,9 +72,8 @@ def measure(args: argparse.Namespace) -> dict:
     prompt = PromptOptions(style=args.prompt_style, reasoning=args.reasoning)
     result: dict = {"model": args.model, "min_pixels": args.min_pixels, "max_pixels": args.max_pixels, "tasks": {}}
     named = {name.strip() for name in args.tasks.split(",")}
-    skipped: dict[str, str] = {}
     for task in resolve_tasks(args.tasks):
-        rows = load_or_skip(task, args.data_root, named, skipped)
+        rows = load_or_skip(task, args.data_root, named)
         if rows is None:
             continue
         rows = rows[: args.limit] if args.limit else rows

@@ -109,18 +109,19 @@ class MissingDataError(DataError):
 
 
 def load_or_skip(
-    task: Task, data_root: str | os.PathLike, named: set[str], skipped: MutableMapping[str, str]
+    task: Task, data_root: str | os.PathLike, named: set[str], skipped: MutableMapping[str, str] | None = None
 ) -> list[Row] | None:
     """A task's rows, or None when its data is absent and it was selected through a family name: that skip is
-    logged and recorded in `skipped` (task key -> reason); a task named by its key (in `named`) still fails
-    (MissingDataError's rule). eval.run and eval.tokens select tasks alike."""
+    logged, and recorded in `skipped` (task key -> reason) when given; a task named by its key (in `named`) still
+    fails (MissingDataError's rule). eval.run and eval.tokens select tasks alike."""
     try:
         return task.load(data_root)
     except MissingDataError as exc:
         if task.key in named:
             raise
         logger.warning("%s: skipped, its data is absent (%s)", task.key, exc)
-        skipped[task.key] = str(exc)
+        if skipped is not None:
+            skipped[task.key] = str(exc)
         return None
 
 

@@ -463,6 +463,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     sections = None if args.sections is None else [name.strip() for name in args.sections.split(",") if name.strip()]
+    if sections == []:
+        parser.error("--sections names no section")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         root = generate(args.out, seed=args.seed, size=args.size, sections=sections)

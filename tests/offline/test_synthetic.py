@@ -427,6 +427,9 @@ def test_unknown_section_is_rejected(tmp_path, capsys):
     with pytest.raises(SystemExit):
         synthetic.main(["--out", str(tmp_path), "--sections", "sam"])
     assert "unknown section(s) sam; expected some of samdata, vhm" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        synthetic.main(["--out", str(tmp_path), "--sections", " , "])
+    assert "--sections names no section" in capsys.readouterr().err
 
 
 def test_unknown_size_is_rejected(tmp_path):
